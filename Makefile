@@ -1,0 +1,38 @@
+# The two commands of the README. Both do all of their own set-up.
+#   make scenarios   the scenario suite against the default stack; writes reports/<run-id>/
+#   make test        every test (unit, integration, Toxiproxy conformance, scenarios) and the benchmarks
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+
+.PHONY: setup engine scenarios test unit bench
+
+$(STAMP): pyproject.toml
+	@echo "[setup] creating $(VENV) and installing the harness"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(STAMP)
+
+setup: $(STAMP) engine
+
+engine:
+	@bash scripts/ensure-engine.sh
+
+scenarios: setup
+	$(BIN)/python -m pytest scenarios/ $(PYTEST_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python bench/toxiproxy_bench.py
+	$(BIN)/python bench/stack_bench.py
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/toxiproxy_bench.py
+	$(BIN)/python bench/stack_bench.py

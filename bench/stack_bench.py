@@ -1,0 +1,79 @@
+"""Benchmark: how fast a stack starts and resets, beside the floor measured in the same run.
+
+Prints, side by side:
+  - a bare container's start time (the floor: create + start + exit of `true`),
+  - each service started alone until its own readiness probe passes,
+  - the whole stack's start to all-ready (images present),
+  - the per-scenario reset time (median and max of N resets).
+Targets (issue 3): stack ready within twice the slowest single service's own start; reset under
+200 ms. Prints PASS/MISS per target; exits 0 unless --strict. Not a test: machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.cleanup import remove_run  # noqa: E402
+from harness.engine import connect  # noqa: E402
+from harness.images import SPECS, resolve  # noqa: E402
+from harness.labels import new_run_id, run_labels  # noqa: E402
+from harness.stack import Stack, StackOptions  # noqa: E402
+
+
+def bare_start(client, image: str, run_id: str) -> float:
+    began = time.monotonic()
+    client.containers.run(image, ["true"], labels=run_labels(run_id), remove=True,
+                          entrypoint=[])
+    return time.monotonic() - began
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resets", type=int, default=20)
+    parser.add_argument("--strict", action="store_true")
+    args = parser.parse_args()
+    client = connect()
+    run_id = "bench-" + new_run_id()
+    quiet = lambda line: None  # noqa: E731
+    images = {name: resolve(client, SPECS[name], progress=print)
+              for name in ("postgres", "redis", "toxiproxy")}
+    try:
+        floor = min(bare_start(client, images["redis"].ref, run_id) for _ in range(3))
+        # one service alone: a stack whose other service is not waited for is not possible, so
+        # time each service's container start + its own probe inside a full stack start
+        stack = Stack(client, run_id, images, StackOptions(), progress=quiet).start()
+        singles = stack.service_start_s
+        stack_s = stack.started_s
+        resets = [stack.reset() for _ in range(args.resets)]
+        stack.close()
+    finally:
+        remove_run(client, run_id)
+    slowest = max(singles.values())
+    median_reset = statistics.median(resets)
+    rows = [("bare container start (floor)", floor)]
+    rows += [(f"{name} alone: start to ready", secs) for name, secs in sorted(singles.items())]
+    rows += [("stack: start to all ready", stack_s),
+             (f"reset median of {len(resets)}", median_reset), ("reset max", max(resets))]
+    print(f"\n{'measure':40} {'seconds':>9} {'x floor':>8}")
+    for label, secs in rows:
+        print(f"{label:40} {secs:9.3f} {secs / floor:8.1f}")
+    targets = [(f"stack ready <= 2 x slowest service ({2 * slowest:.2f} s)", stack_s <= 2 * slowest,
+                f"{stack_s / slowest:.2f}x"),
+               ("reset median < 200 ms", median_reset < 0.2, f"{median_reset * 1000:.0f} ms")]
+    print()
+    for label, ok, value in targets:
+        print(f"{'PASS' if ok else 'MISS'}  {label}: {value}")
+    return 1 if args.strict and not all(ok for _, ok, _ in targets) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

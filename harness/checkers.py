@@ -1,0 +1,310 @@
+"""Checkers: pure functions of a History that measure, and ``check`` that judges an Objective.
+
+Each measurement returns a ``Measurement`` (value or None, unit, and an explanation naming the
+times that justify it). ``value=None`` means no evidence; ``at_least`` then carries a lower
+bound when the history ended before the thing happened (e.g. never recovered), which fails a
+maximum it already exceeds and is otherwise unknown. ``check`` turns every limit of an objective
+into one Verdict; a measurement that raises gives ``unknown``, never a pass. Definitions:
+
+- lost writes: ids acknowledged (``ok`` no later than ``read_at``) but absent from ``observed``;
+  ``info``/never-completed/late-acknowledged writes are indeterminate, may be present or not
+  (present ones are ``recovered_from_info``); ``unexpected`` ids were read back but never
+  attempted or definitely failed.
+- RPO in seconds: from the invoke of the oldest lost acknowledged write to the completion of the
+  newest lost one (the span of acknowledged work that is gone); 0 when nothing is lost.
+- recovery time (``rto``): from the heal (``healed_at``) to the ok completion of the first of
+  ``consecutive`` client ops in a row (invoke order, invoked at/after the heal) that completed ok.
+  ``rto_from_inject`` counts from ``injected_at`` and only from the first failed op after it.
+- availability / error rate / latency quantiles per phase: see harness/phases.py (re-exported
+  here); an op's phase is decided by its invoke time, never-completed ops are errors and count
+  as slow as (end of history - invoke).
+- steady state after heal: from the heal to the invoke of the first of ``consecutive`` ops in a
+  row that are ok AND no slower than max(2 x before-fault p99, before-fault p99 + 5 ms).
+- observed outage: from the invoke of the first failed op at/after the inject to the invoke of
+  the first of ``consecutive`` ok ops after it (resolution: the probe interval);
+  ``outage_accuracy`` = |observed outage - (healed_at - injected_at)|.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from harness.history import History
+from harness.objectives import Limit, Objective
+from harness.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows, is_ok,
+                            latency_quantile, latency_s, quantile, select_window)
+from harness.verdicts import FAIL, PASS, UNKNOWN, Measurement, Verdict, format_number
+
+WRITE_FS = frozenset({"insert", "write", "set", "add"})
+FOp = str | Iterable[str] | None
+__all__ = ["FaultWindow", "Measurement", "WriteLoss", "availability", "check", "error_rate", "fault_windows",
+           "judge", "latency_quantile", "lost_writes", "observed_outage", "outage_accuracy", "quantile",
+           "recovery_time", "rpo", "steady_state_after_heal", "unexpected_writes", "write_loss"]
+STEADY_FACTOR, STEADY_SLACK_MS = 2.0, 5.0
+
+
+@dataclass(frozen=True)
+class WriteLoss:
+    """The accounting of written ids against the ids read back after recovery."""
+
+    acknowledged: frozenset
+    failed: frozenset
+    indeterminate: frozenset
+    lost: frozenset
+    recovered_from_info: frozenset
+    unexpected: frozenset
+    rpo_s: float
+    read_at: float | None
+    noun: str  # "inserts", "writes": the op name, for explanations
+
+
+def describe_ids(ids: Iterable[Any]) -> str:
+    """'id 7', 'ids 295..300' for a contiguous run of ints, else the first few and a count."""
+    try:
+        items = sorted(ids)
+    except TypeError:
+        items = sorted(ids, key=repr)
+    if len(items) == 1:
+        return f"id {items[0]}"
+    if items and all(isinstance(i, int) for i in items) and items[-1] - items[0] == len(items) - 1:
+        return f"ids {items[0]}..{items[-1]}"
+    shown = ", ".join(str(i) for i in items[:6])
+    return f"ids {shown}" + (f", ... ({len(items)} in all)" if len(items) > 6 else "")
+
+
+def _t(seconds: float) -> str:
+    return f"t={format_number(seconds)} s"
+
+
+def write_loss(history: History, observed: Iterable[Any], *, f: FOp = None,
+               read_at: float | None = None) -> WriteLoss:
+    """Compare the writes (ops named in ``f``, default insert/write/set/add) with ``observed``."""
+    pairs = client_pairs(history, WRITE_FS if f is None else f)
+    seen = frozenset(observed)
+    ok_pairs: dict[Any, list[Pair]] = {}
+    indeterminate, failed = set(), set()
+    for invoke, completion in pairs:
+        if completion is None or completion.type == "info":
+            indeterminate.add(invoke.value)
+        elif completion.type == "ok":
+            if read_at is not None and completion.time > read_at:
+                indeterminate.add(invoke.value)
+            else:
+                ok_pairs.setdefault(invoke.value, []).append((invoke, completion))
+        else:
+            failed.add(invoke.value)
+    acknowledged = frozenset(ok_pairs)
+    indeterminate -= acknowledged
+    lost = acknowledged - seen
+    lost_pairs = [p for i in lost for p in ok_pairs[i]]
+    rpo_s = (max(c.time for _, c in lost_pairs) - min(i.time for i, _ in lost_pairs)) if lost_pairs else 0.0
+    names = sorted({i.f for i, _ in pairs})
+    return WriteLoss(acknowledged=acknowledged, failed=frozenset(failed - acknowledged - indeterminate),
+                     indeterminate=frozenset(indeterminate), lost=lost,
+                     recovered_from_info=frozenset(indeterminate & seen),
+                     unexpected=frozenset(seen - acknowledged - indeterminate), rpo_s=rpo_s,
+                     read_at=read_at, noun=f"{names[0]}s" if len(names) == 1 else "writes")
+
+
+def lost_writes(loss: WriteLoss) -> Measurement:
+    """How many acknowledged writes are missing from the read-back (unit: writes)."""
+    at = f" at {_t(loss.read_at)}" if loss.read_at is not None else ""
+    if not loss.acknowledged:
+        return Measurement(None, "writes", f"no acknowledged {loss.noun} in the history, so no loss can be shown")
+    if loss.lost:
+        return Measurement(float(len(loss.lost)), "writes", f"{len(loss.lost)} acknowledged {loss.noun} "
+                           f"({describe_ids(loss.lost)}) missing after recovery{at}")
+    extra = f"; {len(loss.recovered_from_info)} of {len(loss.indeterminate)} indeterminate also present" \
+        if loss.indeterminate else ""
+    return Measurement(0.0, "writes", f"all {len(loss.acknowledged)} acknowledged {loss.noun} read back{at}{extra}")
+
+
+def rpo(loss: WriteLoss) -> Measurement:
+    """The span of lost acknowledged work in seconds (see the module docstring)."""
+    if not loss.acknowledged:
+        return Measurement(None, "s", f"no acknowledged {loss.noun} in the history, so no loss can be shown")
+    if not loss.lost:
+        return Measurement(0.0, "s", f"no acknowledged {loss.noun} lost of {len(loss.acknowledged)}")
+    return Measurement(loss.rpo_s, "s", f"{len(loss.lost)} lost acknowledged {loss.noun} "
+                       f"({describe_ids(loss.lost)}) span {format_number(loss.rpo_s)} s")
+
+
+def unexpected_writes(loss: WriteLoss) -> Measurement:
+    """How many ids were read back that were never attempted or definitely failed."""
+    if not (loss.acknowledged or loss.indeterminate or loss.failed):
+        return Measurement(None, "writes", f"no {loss.noun} attempted in the history")
+    if loss.unexpected:
+        return Measurement(float(len(loss.unexpected)), "writes", f"{len(loss.unexpected)} ids read back that were "
+                           f"never acknowledged or failed ({describe_ids(loss.unexpected)})")
+    return Measurement(0.0, "writes", "every id read back was written")
+
+
+def _streak(pairs: list[Pair], n: int, good: Callable[[Pair], bool]) -> int | None:
+    """Index of the first op of the first run of ``n`` consecutive good ops, or None."""
+    run = 0
+    for index, pair in enumerate(pairs):
+        run = run + 1 if good(pair) else 0
+        if run >= n:
+            return index - n + 1
+    return None
+
+
+def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, consecutive: int = 3,
+                  since: str = "heal") -> Measurement:
+    """Seconds from the heal (or inject) to the first of ``consecutive`` ok ops in a row."""
+    window = select_window(history, fault)
+    if window is None:
+        return Measurement(None, "s", f"no fault {fault or ''} was injected in the history".replace("  ", " "))
+    if since == "heal" and window.healed_at is None:
+        return Measurement(None, "s", f"fault {window.name} was never healed")
+    ref = window.healed_at if since == "heal" else window.injected_at
+    pairs = [p for p in client_pairs(history, f) if p[0].time >= ref]
+    if not pairs:
+        return Measurement(None, "s", f"no client op invoked after the {since} at {_t(ref)}")
+    if since == "inject":
+        first_bad = next((k for k, p in enumerate(pairs) if not is_ok(p)), None)
+        if first_bad is None:
+            return Measurement(0.0, "s", f"all {len(pairs)} ops after the inject at {_t(ref)} succeeded")
+        pairs = pairs[first_bad:]
+    start = _streak(pairs, consecutive, is_ok)
+    if start is None:
+        end = history.end_time()
+        return Measurement(None, "s", f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
+                           f"history ends at {_t(end)}", at_least=end - ref)
+    done = pairs[start][1]
+    return Measurement(done.time - ref, "s", f"{window.name} {since} at {_t(ref)}, first of {consecutive} ok ops "
+                       f"in a row completed at {_t(done.time)}")
+
+
+def steady_state_after_heal(history: History, *, f: FOp = None, fault: str | None = None,
+                            consecutive: int = 3) -> Measurement:
+    """Seconds from the heal until ops are ok and as fast as before the fault (see module docstring)."""
+    window = select_window(history, fault)
+    if window is None or window.healed_at is None:
+        return Measurement(None, "s", "no healed fault window in the history")
+    baseline = latency_quantile(history, 0.99, f=f, fault=window.name, phase="before")
+    if baseline.value is None:
+        return Measurement(None, "s", f"no baseline: {baseline.explanation}")
+    limit_ms = max(baseline.value * STEADY_FACTOR, baseline.value + STEADY_SLACK_MS)
+    end = history.end_time()
+    pairs = [p for p in client_pairs(history, f) if p[0].time >= window.healed_at]
+    start = _streak(pairs, consecutive, lambda p: is_ok(p) and latency_s(p, end) * 1000.0 <= limit_ms)
+    if start is None:
+        return Measurement(None, "s", f"no {consecutive} ok ops within {format_number(limit_ms)} ms in a row after "
+                           f"the heal at {_t(window.healed_at)} by the end at {_t(end)}", at_least=end - window.healed_at)
+    began = pairs[start][0].time
+    return Measurement(began - window.healed_at, "s", f"heal at {_t(window.healed_at)}; from {_t(began)} "
+                       f"{consecutive} ok ops in a row within {format_number(limit_ms)} ms (before-fault p99 "
+                       f"{format_number(baseline.value)} ms)")
+
+
+def observed_outage(history: History, *, f: FOp = None, fault: str | None = None,
+                    consecutive: int = 3) -> Measurement:
+    """Seconds the clients saw the service down: first failed invoke to the first of N ok invokes."""
+    window = select_window(history, fault)
+    if window is None:
+        return Measurement(None, "s", "no fault window in the history")
+    pairs = [p for p in client_pairs(history, f) if p[0].time >= window.injected_at]
+    first_bad = next((k for k, p in enumerate(pairs) if not is_ok(p)), None)
+    if first_bad is None:
+        if not pairs:
+            return Measurement(None, "s", f"no client op invoked after the inject at {_t(window.injected_at)}")
+        return Measurement(0.0, "s", f"all {len(pairs)} ops after the inject at {_t(window.injected_at)} succeeded")
+    down = pairs[first_bad][0].time
+    start = _streak(pairs[first_bad:], consecutive, is_ok)
+    if start is None:
+        end = history.end_time()
+        return Measurement(None, "s", f"down from {_t(down)}, no {consecutive} ok ops in a row by the end at {_t(end)}",
+                           at_least=end - down)
+    up = pairs[first_bad + start][0].time
+    return Measurement(up - down, "s", f"first failed op invoked at {_t(down)}, first of {consecutive} ok ops "
+                       f"invoked at {_t(up)}")
+
+
+def outage_accuracy(history: History, *, f: FOp = None, fault: str | None = None,
+                    consecutive: int = 3) -> Measurement:
+    """|observed outage - injected outage| in seconds."""
+    window = select_window(history, fault)
+    if window is None or window.duration_s is None:
+        return Measurement(None, "s", "no healed fault window in the history")
+    seen = observed_outage(history, f=f, fault=window.name, consecutive=consecutive)
+    if seen.value is None:
+        worse = None if seen.at_least is None else seen.at_least - window.duration_s
+        return Measurement(None, "s", seen.explanation, at_least=worse if worse and worse > 0 else None)
+    return Measurement(abs(seen.value - window.duration_s), "s", f"observed outage {format_number(seen.value)} s vs "
+                       f"injected {format_number(window.duration_s)} s: {seen.explanation}")
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """The evidence ``check`` passes to every measure."""
+
+    history: History
+    f: FOp
+    observed: Iterable[Any] | None
+    read_at: float | None
+    consecutive: int
+    fault: str | None
+
+    def loss(self) -> WriteLoss | None:
+        if self.observed is None:
+            return None
+        return write_loss(self.history, self.observed, f=self.f, read_at=self.read_at)
+
+
+def _loss_measure(measure: Callable[[WriteLoss], Measurement], unit: str) -> Callable[[Limit, CheckContext], Measurement]:
+    def run(limit: Limit, ctx: CheckContext) -> Measurement:
+        loss = ctx.loss()
+        if loss is None:
+            return Measurement(None, unit, "no read-back after recovery was recorded (pass observed=...)")
+        return measure(loss)
+    return run
+
+
+MEASURES: dict[str, Callable[[Limit, CheckContext], Measurement]] = {
+    "rpo_lost_writes": _loss_measure(lost_writes, "writes"),
+    "rpo": _loss_measure(rpo, "s"),
+    "unexpected_writes": _loss_measure(unexpected_writes, "writes"),
+    "rto": lambda lim, c: recovery_time(c.history, f=c.f, fault=c.fault, consecutive=c.consecutive),
+    "rto_from_inject": lambda lim, c: recovery_time(c.history, f=c.f, fault=c.fault, consecutive=c.consecutive,
+                                                    since="inject"),
+    "error_rate": lambda lim, c: error_rate(c.history, f=c.f, fault=c.fault, phase=lim.phase or "during"),
+    "availability": lambda lim, c: availability(c.history, f=c.f, fault=c.fault, phase=lim.phase or "during"),
+    "latency": lambda lim, c: latency_quantile(c.history, lim.quantile or 0.99, f=c.f, fault=c.fault,
+                                               phase=lim.phase or "during"),
+    "steady_state_after_heal": lambda lim, c: steady_state_after_heal(c.history, f=c.f, fault=c.fault,
+                                                                      consecutive=c.consecutive),
+    "outage_accuracy": lambda lim, c: outage_accuracy(c.history, f=c.f, fault=c.fault, consecutive=c.consecutive),
+}
+"""metric -> measure; ``check`` looks measures up here (tests replace one to simulate a crash)."""
+
+
+def judge(objective_id: str, limit: Limit, m: Measurement) -> Verdict:
+    """The verdict of ``m`` against ``limit``: pass, fail, or unknown when nothing was measured."""
+    if m.unit != limit.unit:
+        raise ValueError(f"measure for {limit.name} gave {m.unit!r}, the limit is in {limit.unit!r}")
+    value, validity = m.value, UNKNOWN
+    if value is None:
+        if m.at_least is not None and limit.bound == "max" and m.at_least > limit.value:
+            value, validity = m.at_least, FAIL
+    elif limit.bound == "max":
+        validity = PASS if value <= limit.value + 1e-9 else FAIL
+    else:
+        validity = PASS if value >= limit.value - 1e-9 else FAIL
+    measured = None if value is None else round(value, 6)
+    return Verdict(objective_id, limit.name, limit.value, measured, limit.unit, validity, m.explanation)
+
+
+def check(objective: Objective, history: History, *, f: FOp = None, observed: Iterable[Any] | None = None,
+          read_at: float | None = None, consecutive: int = 3, fault: str | None = None) -> list[Verdict]:
+    """One verdict per limit of ``objective``; a measure that raises gives an unknown verdict."""
+    ctx = CheckContext(history, f, None if observed is None else list(observed), read_at, consecutive, fault)
+    verdicts = []
+    for limit in objective.limits:
+        try:
+            verdicts.append(judge(objective.id, limit, MEASURES[limit.metric](limit, ctx)))
+        except Exception as exc:  # a crashing checker is no evidence, never a pass
+            verdicts.append(Verdict(objective.id, limit.name, limit.value, None, limit.unit, UNKNOWN,
+                                    f"checker crashed: {type(exc).__name__}: {exc}"))
+    return verdicts

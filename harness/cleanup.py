@@ -1,0 +1,100 @@
+"""Removing what a run created, and sweeping what a killed run left behind.
+
+Everything is selected by label (see ``harness.labels``), never by name. Order matters:
+containers first (with their anonymous volumes), then networks (which refuse while they still
+have endpoints), then named volumes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+
+from harness.labels import PID_LABEL, PROJECT_LABEL, RUN_LABEL
+
+
+@dataclass(frozen=True)
+class Removed:
+    """How many objects of each kind a cleanup removed."""
+
+    containers: int = 0
+    networks: int = 0
+    volumes: int = 0
+
+    def __add__(self, other: "Removed") -> "Removed":
+        return Removed(self.containers + other.containers, self.networks + other.networks,
+                       self.volumes + other.volumes)
+
+    @property
+    def total(self) -> int:
+        return self.containers + self.networks + self.volumes
+
+
+def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
+    """Remove every container, network and volume labelled with ``run_id``."""
+    return _remove(client, f"{RUN_LABEL}={run_id}", lambda labels: True)
+
+
+def sweep_stale(client: docker.DockerClient, *, progress: Callable[[str], None] = print) -> Removed:
+    """Remove objects of earlier runs whose process is gone (a run killed before its teardown)."""
+    removed = _remove(client, PROJECT_LABEL, _is_stale)
+    if removed.total:
+        progress(f"[harness] swept leftovers of a dead run: {removed.containers} container(s), "
+                 f"{removed.networks} network(s), {removed.volumes} volume(s)")
+    return removed
+
+
+def leftovers(client: docker.DockerClient, run_id: str) -> list[str]:
+    """Describe what still carries ``run_id``'s label (empty when the run cleaned up)."""
+    label = f"{RUN_LABEL}={run_id}"
+    found = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": label})]
+    found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
+    found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": label})]
+    return found
+
+
+def _is_stale(labels: dict[str, str]) -> bool:
+    raw = labels.get(PID_LABEL, "")
+    if not raw.isdigit():
+        return True
+    pid = int(raw)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _remove(client: docker.DockerClient, label: str,
+            wanted: Callable[[dict[str, str]], bool]) -> Removed:
+    containers = networks = volumes = 0
+    for container in client.containers.list(all=True, filters={"label": label}):
+        if wanted(container.labels):
+            try:
+                container.remove(force=True, v=True)
+                containers += 1
+            except docker.errors.NotFound:
+                pass
+    for network in client.networks.list(filters={"label": label}):
+        if wanted(network.attrs.get("Labels") or {}):
+            try:
+                network.remove()
+                networks += 1
+            except docker.errors.NotFound:
+                pass
+    for volume in client.volumes.list(filters={"label": label}):
+        if wanted(volume.attrs.get("Labels") or {}):
+            try:
+                volume.remove(force=True)
+                volumes += 1
+            except docker.errors.NotFound:
+                pass
+    return Removed(containers, networks, volumes)

@@ -1,0 +1,240 @@
+"""Container faults through the Docker API: kill, stop, pause, restart, network partition.
+
+They act on the docker SDK's ``Container`` (for a testcontainers wrapper pass
+``wrapper.get_wrapped_container()``), never on the testcontainers wrapper itself, whose
+``stop()`` removes the container and its anonymous volumes.
+
+Healing a container fault waits until the container is *running* again (up to
+``running_timeout_s``), then calls the optional ``wait_ready`` hook; whether the service
+inside is ready is for the scenario to measure. A fault that cannot be healed in time raises
+``FaultError`` with the container's last log lines as evidence::
+
+    with Kill(pg.get_wrapped_container()):          # SIGKILL; heal starts it again
+        writer.run_for(5)
+    with Partition(redis_container, stack_network): # heal reconnects with the same aliases
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from harness.errors import FaultError
+from harness.faults.base import Fault
+
+LOG_TAIL_LINES = 20
+
+
+def container_status(container: Container) -> str:
+    """The container's current state ("running", "paused", "exited", ..., or "removed")."""
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return "removed"
+    return str(container.attrs["State"]["Status"])
+
+
+def _tail(container: Container) -> str:
+    try:
+        return container.logs(tail=LOG_TAIL_LINES).decode("utf-8", "replace")
+    except docker.errors.APIError as exc:
+        return f"(logs unavailable: {exc})"
+
+
+def wait_running(container: Container, timeout_s: float) -> None:
+    """Block until ``container`` is running (not paused); FaultError after ``timeout_s``."""
+    try:
+        Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.1),
+                 retry=retry_if_result(lambda status: status != "running"))(container_status, container)
+    except RetryError as exc:
+        status = container_status(container)
+        raise FaultError(f"container {container.name} is {status}, not running, {timeout_s:g} s "
+                         f"after healing", where=f"container {container.short_id}",
+                         fix="read its last log lines (evidence) for why it does not start",
+                         evidence=_tail(container)) from exc
+
+
+@dataclass(frozen=True, eq=False)
+class ContainerFault(Fault):
+    """A fault on one Docker container (the docker SDK object)."""
+
+    container: Container = field(repr=False)
+    wait_ready: Callable[[], None] | None = field(default=None, kw_only=True, repr=False)
+    running_timeout_s: float = field(default=30.0, kw_only=True)
+
+    @property
+    def target(self) -> str:
+        return str(self.container.name)
+
+    def _validate(self) -> None:
+        if not isinstance(self.container, Container):
+            raise ValueError(f"{type(self).__name__}: container must be a docker SDK Container "
+                             f"(testcontainers: wrapper.get_wrapped_container()), "
+                             f"got {type(self.container).__name__}")
+        if self.running_timeout_s <= 0:
+            raise ValueError(f"{type(self).__name__}: running_timeout_s must be > 0, "
+                             f"got {self.running_timeout_s}")
+
+    def _describe(self) -> str:
+        return ""
+
+    def _docker(self, action: str, call: Callable[[], object]) -> None:
+        """Run one Docker API call, translating its error into a one-line FaultError."""
+        try:
+            call()
+        except docker.errors.DockerException as exc:
+            raise FaultError(f"could not {action} container {self.target}: {exc}",
+                             where=f"container {self.container.short_id}",
+                             fix="is the container still there (docker ps -a)?") from exc
+
+    def _start_and_wait(self) -> None:
+        """Start the container unless it runs, wait until it runs, then call ``wait_ready``."""
+        status = container_status(self.container)
+        if status == "paused":
+            self._docker("unpause", self.container.unpause)
+        elif status != "running":
+            self._docker("start", self.container.start)
+        wait_running(self.container, self.running_timeout_s)
+        if self.wait_ready is not None:
+            self.wait_ready()
+
+
+@dataclass(frozen=True, eq=False)
+class Kill(ContainerFault):
+    """SIGKILL the container (a process crash); heal starts it again unless ``restart=False``."""
+
+    kind: ClassVar[str] = "kill"
+    restart: bool = field(default=True, kw_only=True)
+
+    def _describe(self) -> str:
+        return "SIGKILL" + ("" if self.restart else ", stays down")
+
+    def _inject(self) -> None:
+        self._docker("kill", lambda: self.container.kill(signal="SIGKILL"))
+
+    def _heal(self) -> None:
+        if self.restart:
+            self._start_and_wait()
+
+
+@dataclass(frozen=True, eq=False)
+class Stop(ContainerFault):
+    """SIGTERM, then SIGKILL after ``grace_s`` seconds (a clean shutdown); heal starts it again."""
+
+    kind: ClassVar[str] = "stop"
+    grace_s: int = 10
+
+    def _validate(self) -> None:
+        super()._validate()
+        if isinstance(self.grace_s, bool) or not isinstance(self.grace_s, int) or self.grace_s < 0:
+            raise ValueError(f"Stop: grace_s must be a whole number of seconds >= 0, got {self.grace_s!r}")
+
+    def _describe(self) -> str:
+        return f"grace {self.grace_s}s"
+
+    def _inject(self) -> None:
+        self._docker("stop", lambda: self.container.stop(timeout=self.grace_s))
+
+    def _heal(self) -> None:
+        self._start_and_wait()
+
+
+@dataclass(frozen=True, eq=False)
+class Pause(ContainerFault):
+    """Freeze every process of the container (SIGSTOP-like, cgroup freezer); heal unpauses."""
+
+    kind: ClassVar[str] = "pause"
+
+    def _inject(self) -> None:
+        self._docker("pause", self.container.pause)
+
+    def _heal(self) -> None:
+        self._start_and_wait()
+
+
+@dataclass(frozen=True, eq=False)
+class Restart(ContainerFault):
+    """Restart the container (SIGTERM, SIGKILL after ``grace_s``, start); heal only waits for it."""
+
+    kind: ClassVar[str] = "restart"
+    grace_s: int = 10
+
+    def _validate(self) -> None:
+        super()._validate()
+        if isinstance(self.grace_s, bool) or not isinstance(self.grace_s, int) or self.grace_s < 0:
+            raise ValueError(f"Restart: grace_s must be a whole number of seconds >= 0, got {self.grace_s!r}")
+
+    def _describe(self) -> str:
+        return f"grace {self.grace_s}s"
+
+    def _inject(self) -> None:
+        self._docker("restart", lambda: self.container.restart(timeout=self.grace_s))
+
+    def _heal(self) -> None:
+        self._start_and_wait()
+
+
+class _PartitionMemo:
+    """What a partition must restore: the aliases and fixed IPv4 the container had."""
+
+    def __init__(self) -> None:
+        self.aliases: list[str] | None = None
+        self.ipv4_address: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Partition(ContainerFault):
+    """Disconnect the container from ``network``; heal reconnects it with the same aliases."""
+
+    kind: ClassVar[str] = "partition"
+    network: Network = field(repr=False)
+    _memo: _PartitionMemo = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_memo", _PartitionMemo())
+        super().__post_init__()
+
+    def _validate(self) -> None:
+        super()._validate()
+        if not isinstance(self.network, Network):
+            raise ValueError(f"Partition: network must be a docker SDK Network, "
+                             f"got {type(self.network).__name__}")
+
+    def _describe(self) -> str:
+        return f"from {self.network.name}"
+
+    def _endpoint(self) -> dict | None:
+        """The container's endpoint settings on the network, or None when not attached."""
+        self.container.reload()
+        networks = self.container.attrs["NetworkSettings"]["Networks"] or {}
+        return networks.get(self.network.name)
+
+    def _inject(self) -> None:
+        self._memo.aliases = None
+        endpoint = self._endpoint()
+        if endpoint is None:
+            raise FaultError(f"container {self.target} is not attached to network {self.network.name}",
+                             where=f"Partition of container {self.container.short_id}",
+                             fix="partition it from a network it is on")
+        short_id = self.container.id[:12]
+        self._memo.aliases = [a for a in endpoint.get("Aliases") or [] if a != short_id]
+        self._memo.ipv4_address = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+        self._docker(f"disconnect from network {self.network.name}",
+                     lambda: self.network.disconnect(self.container))
+
+    def _heal(self) -> None:
+        if self._memo.aliases is None or self._endpoint() is not None:
+            return  # never disconnected (injection failed before) or already reconnected
+        self._docker(f"reconnect to network {self.network.name}",
+                     lambda: self.network.connect(self.container, aliases=self._memo.aliases,
+                                                  ipv4_address=self._memo.ipv4_address))
+        wait_running(self.container, self.running_timeout_s)
+        if self.wait_ready is not None:
+            self.wait_ready()

@@ -1,0 +1,96 @@
+"""One typed settings object for a run, validated once and printed in the pytest header.
+
+Precedence, highest first: command-line option > environment variable > default.
+
+| setting          | option            | environment            | default                       |
+|------------------|-------------------|------------------------|-------------------------------|
+| objectives file  | --objectives PATH | HARNESS_OBJECTIVES     | objectives.toml at the rootdir |
+| seed             | --seed N|last     | HARNESS_SEED           | random                        |
+| sign-off mode    | --sign-off        | HARNESS_SIGN_OFF=1     | off                           |
+| reports folder   | --reports-dir DIR | HARNESS_REPORTS_DIR    | reports/ at the rootdir        |
+| readiness limit  |                   | HARNESS_READY_TIMEOUT_S| 90 s                          |
+| Toxiproxy API port on 127.0.0.1 | | HARNESS_TOXIPROXY_API_PORT | any free port          |
+
+``--seed last`` reuses the seed of the newest report (``reports/latest/report.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.labels import new_run_id
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run needs to know, resolved once at configure time."""
+
+    run_id: str
+    seed: int
+    objectives_path: Path
+    reports_dir: Path
+    sign_off: bool
+    ready_timeout_s: float
+    toxiproxy_api_port: int | None
+
+    @classmethod
+    def resolve(cls, *, rootdir: Path, objectives: str | None, seed: str | None,
+                sign_off: bool, reports_dir: str | None,
+                env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        reports = Path(reports_dir or env.get("HARNESS_REPORTS_DIR") or rootdir / "reports")
+        return cls(
+            run_id=new_run_id(),
+            seed=_seed(seed or env.get("HARNESS_SEED"), reports),
+            objectives_path=Path(objectives or env.get("HARNESS_OBJECTIVES")
+                                 or rootdir / "objectives.toml"),
+            reports_dir=reports,
+            sign_off=sign_off or env.get("HARNESS_SIGN_OFF", "") in ("1", "true", "yes"),
+            ready_timeout_s=_positive_float(env, "HARNESS_READY_TIMEOUT_S", 90.0),
+            toxiproxy_api_port=_port(env, "HARNESS_TOXIPROXY_API_PORT"),
+        )
+
+
+def _seed(raw: str | None, reports: Path) -> int:
+    if raw is None or raw == "":
+        return random.SystemRandom().randrange(1, 2**31)
+    if raw == "last":
+        latest = reports / "latest" / "report.json"
+        try:
+            return int(json.loads(latest.read_text())["seed"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--seed last: no readable seed in {latest}",
+                              fix="run once without --seed first, or pass --seed N") from exc
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"seed {raw!r} is not an integer", where="--seed / HARNESS_SEED",
+                          fix="pass an integer or 'last'") from None
+
+
+def _positive_float(env: dict[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{key}={raw!r} is not a positive number of seconds",
+                          fix=f"unset {key} or give e.g. {key}={default:g}")
+    return value
+
+
+def _port(env: dict[str, str], key: str) -> int | None:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{key}={raw!r} is not a TCP port", fix=f"unset {key} or give 1-65535")
+    return int(raw)

@@ -1,0 +1,346 @@
+"""Unit tests of the fail/info exception mapping (harness.clients) and the fixed-rate runner."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from psycopg import errors as pg
+
+from harness.clients import (HttpStatusError, classify_http_error, classify_postgres_error,
+                             classify_redis_error, describe)
+from harness.errors import ConfigError
+from harness.history import History
+from harness.workload import Attempt, HttpProbe, Workload
+
+# -- the mapping tables ----------------------------------------------------------------------
+
+def _name(value: object) -> str:
+    return type(value).__name__ if isinstance(value, BaseException) else str(value)
+
+
+PG_SENT = [
+    (pg.QueryCanceled("canceling statement due to statement timeout"), "fail"),
+    (pg.DiskFull("could not extend file"), "fail"),
+    (pg.OutOfMemory("out of memory"), "fail"),
+    (pg.UniqueViolation("duplicate key value"), "fail"),
+    (pg.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction"), "fail"),
+    (pg.SerializationFailure("could not serialize access"), "fail"),
+    (pg.DeadlockDetected("deadlock detected"), "fail"),
+    (pg.InvalidPassword("password authentication failed"), "fail"),
+    (pg.StatementCompletionUnknown("statement completion unknown"), "info"),
+    (pg.AdminShutdown("terminating connection due to administrator command"), "info"),
+    (pg.CrashShutdown("terminating connection because of crash of another backend"), "info"),
+    (pg.ConnectionFailure("connection failure"), "info"),
+    (pg.InternalError_("internal error"), "info"),
+    (pg.IoError("could not write to file"), "info"),
+    (psycopg.OperationalError("server closed the connection unexpectedly"), "info"),
+    (psycopg.InterfaceError("the connection is lost"), "info"),
+    (socket.timeout("timed out"), "info"),
+    (TimeoutError("timed out"), "info"),
+    (ConnectionResetError(104, "Connection reset by peer"), "info"),
+    (ConnectionRefusedError(111, "Connection refused"), "fail"),
+    (socket.gaierror(-2, "Name or service not known"), "fail"),
+    (RuntimeError("something nobody anticipated"), "info"),
+]
+
+
+@pytest.mark.parametrize(("exc", "expected"), PG_SENT, ids=_name)
+def test_postgres_mapping_after_sending(exc: BaseException, expected: str) -> None:
+    """After sending, only errors proving a rollback (or a refused connect) are fail."""
+    assert classify_postgres_error(exc, sent=True) == expected
+
+
+@pytest.mark.parametrize("exc", [psycopg.OperationalError("connection refused"),
+                                 pg.CannotConnectNow("the database system is starting up"),
+                                 pg.ConnectionTimeout("connection timeout expired"),
+                                 pg.TooManyConnections("too many clients"),
+                                 socket.timeout("timed out"), RuntimeError("odd")])
+def test_postgres_errors_while_connecting_are_fail(exc: BaseException) -> None:
+    """Anything raised before the statement left the client is a definite fail."""
+    assert classify_postgres_error(exc, sent=False) == "fail"
+
+
+def test_postgres_mapping_defaults_to_sent() -> None:
+    """Without context the mapping assumes the request was sent (the safe side)."""
+    assert classify_postgres_error(pg.CannotConnectNow("starting up")) == "info"
+    assert classify_postgres_error(psycopg.OperationalError("lost")) == "info"
+
+
+REDIS_SENT = [
+    (redis.exceptions.ResponseError("WRONGTYPE Operation against a key"), "fail"),
+    (redis.exceptions.OutOfMemoryError("OOM command not allowed"), "fail"),
+    (redis.exceptions.ReadOnlyError("READONLY You can't write against a replica"), "fail"),
+    (redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"), "fail"),
+    (redis.exceptions.AuthenticationError("invalid password"), "fail"),
+    (redis.exceptions.NoPermissionError("NOPERM"), "fail"),
+    (redis.exceptions.DataError("Invalid input of type: 'dict'"), "fail"),
+    (redis.exceptions.ConnectionError("Error while reading from 127.0.0.1:6379"), "info"),
+    (redis.exceptions.TimeoutError("Timeout reading from 127.0.0.1:6379"), "info"),
+    (socket.timeout("timed out"), "info"),
+    (ConnectionResetError(104, "Connection reset by peer"), "info"),
+    (ConnectionRefusedError(111, "Connection refused"), "fail"),
+    (KeyError("unexpected"), "info"),
+]
+
+
+@pytest.mark.parametrize(("exc", "expected"), REDIS_SENT, ids=_name)
+def test_redis_mapping_after_sending(exc: BaseException, expected: str) -> None:
+    """After sending, only an error reply from the server (or a refused connect) is fail."""
+    assert classify_redis_error(exc, sent=True) == expected
+
+
+@pytest.mark.parametrize("exc", [redis.exceptions.ConnectionError("Error 111 connecting to x:1"),
+                                 redis.exceptions.TimeoutError("Timeout connecting to server")])
+def test_redis_errors_while_connecting_are_fail(exc: BaseException) -> None:
+    """A connection or timeout error on connect is fail; the same error after sending is info."""
+    assert classify_redis_error(exc, sent=False) == "fail"
+    assert classify_redis_error(exc, sent=True) == "info"
+
+
+HTTP_SENT = [
+    (HttpStatusError(503, "Service Unavailable"), "fail"),
+    (HttpStatusError(500), "fail"),
+    (ConnectionRefusedError(111, "Connection refused"), "fail"),
+    (socket.timeout("timed out"), "info"),
+    (http.client.RemoteDisconnected("Remote end closed connection"), "info"),
+    (ConnectionResetError(104, "Connection reset by peer"), "info"),
+    (ValueError("odd"), "info"),
+]
+
+
+@pytest.mark.parametrize(("exc", "expected"), HTTP_SENT, ids=_name)
+def test_http_mapping_after_sending(exc: BaseException, expected: str) -> None:
+    """A non-2xx answer or a refused connect is fail; a timeout or reset after sending is info."""
+    assert classify_http_error(exc, sent=True) == expected
+
+
+def test_http_timeout_while_connecting_is_fail() -> None:
+    """A connect timeout means the request never left: fail."""
+    assert classify_http_error(TimeoutError("timed out"), sent=False) == "fail"
+
+
+def test_describe_is_one_line() -> None:
+    """An error becomes one line naming its type."""
+    text = describe(psycopg.OperationalError("server closed\nthe connection\n  unexpectedly"))
+    assert text == "OperationalError: server closed the connection unexpectedly"
+    assert describe(KeyError()) == "KeyError"
+
+
+# -- the fixed-rate runner -------------------------------------------------------------------
+
+class FakeWorkload(Workload):
+    """Records the monotonic start of every attempt; behaviour set per test."""
+
+    f = "fake"
+
+    def __init__(self, history: History, *, sleep_s: float = 0.0, outcome: str = "ok",
+                 **bounds: Any) -> None:
+        super().__init__(history, process="fake", **bounds)
+        self.sleep_s = sleep_s
+        self.outcome = outcome
+        self.starts: list[float] = []
+        self.release = threading.Event()
+        self.interrupts = 0
+
+    def value_for(self, number: int) -> int:
+        return number
+
+    def attempt(self, attempt: Attempt) -> Any:
+        self.starts.append(time.monotonic())
+        if self.outcome == "block":
+            attempt.sent = True
+            self.release.wait()
+            self.release.clear()
+            raise OSError("interrupted")
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        if self.outcome == "refused":
+            raise ConnectionRefusedError(111, "Connection refused")
+        if self.outcome == "lost":
+            attempt.sent = True
+            raise OSError("connection lost")
+        attempt.sent = True
+        return None
+
+    def classify(self, exc: BaseException, *, sent: bool) -> str:
+        return classify_postgres_error(exc, sent=sent)
+
+
+class InterruptibleWorkload(FakeWorkload):
+    """Its interrupt() releases a blocked attempt, like shutting the socket down."""
+
+    def interrupt(self) -> bool:
+        self.interrupts += 1
+        self.release.set()
+        return True
+
+
+def test_rate_and_max_seconds_bound_the_count() -> None:
+    """At 100 Hz for 0.5 s the runner makes at most 50 attempts and not many fewer."""
+    history = History()
+    workload = FakeWorkload(history, rate_hz=100, max_seconds=0.5)
+    with workload:
+        assert workload.wait(5)
+    assert 40 <= len(workload.starts) <= 50
+    assert all(done is not None and done.type == "ok" for _, done in history.pairs())
+
+
+def test_max_ops_bounds_the_count() -> None:
+    """The runner stops on its own after max_ops attempts, values 1..max_ops."""
+    history = History()
+    with FakeWorkload(history, rate_hz=1000, max_ops=7, max_seconds=10) as workload:
+        assert workload.wait(5)
+    assert [invoke.value for invoke, _ in history.pairs()] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_schedule_does_not_drift() -> None:
+    """Attempt n starts at start + n/rate even though each attempt takes time (300 ms +- 40)."""
+    history = History()
+    with FakeWorkload(history, rate_hz=50, max_ops=16, max_seconds=5, sleep_s=0.008) as workload:
+        assert workload.wait(5)
+    assert workload.starts[15] - workload.starts[0] == pytest.approx(0.300, abs=0.040)
+
+
+def test_overrun_skips_slots_instead_of_bursting() -> None:
+    """An attempt longer than its slot pushes the next one to the next free slot, never closer."""
+    history = History()
+    with FakeWorkload(history, rate_hz=100, max_seconds=0.4, sleep_s=0.025) as workload:
+        assert workload.wait(5)
+    gaps = [b - a for a, b in zip(workload.starts, workload.starts[1:])]
+    assert gaps and min(gaps) >= 0.025
+    assert len(workload.starts) <= 0.4 / 0.025 + 1
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [("ok", "ok"), ("refused", "fail"),
+                                                   ("lost", "info")])
+def test_every_attempt_is_one_invoke_and_one_completion(outcome: str, expected: str) -> None:
+    """Each attempt, failing or not, is an invoke followed by exactly one classified completion."""
+    history = History()
+    with FakeWorkload(history, rate_hz=200, max_ops=5, outcome=outcome) as workload:
+        assert workload.wait(5)
+    pairs = history.pairs()
+    assert len(pairs) == 5
+    assert {done.type for _, done in pairs if done is not None} == {expected}
+    assert all(d is not None and d.process == "fake" and d.f == "fake" for _, d in pairs)
+    if expected != "ok":
+        assert all(done is not None and done.error for _, done in pairs)
+
+
+def test_stop_returns_while_an_attempt_is_blocked_forever() -> None:
+    """stop() returns in bounded time; the blocked attempt never gets a completion, even later."""
+    history = History()
+    workload = FakeWorkload(history, rate_hz=10, outcome="block", stop_timeout_s=0.2)
+    workload.start()
+    time.sleep(0.1)
+    began = time.monotonic()
+    workload.stop()
+    assert time.monotonic() - began < 0.2 + 1.0 + 0.5
+    [(invoke, done)] = history.pairs()
+    assert done is None and workload.abandoned == invoke
+    workload.release.set()           # the attempt returns late: nothing more is recorded
+    time.sleep(0.1)
+    assert history.pairs() == [(invoke, None)]
+
+
+def test_stop_interrupts_a_blocked_attempt_from_outside() -> None:
+    """If interrupt() unblocks the attempt, it completes as info and nothing is abandoned."""
+    history = History()
+    workload = InterruptibleWorkload(history, rate_hz=10, outcome="block", stop_timeout_s=0.1)
+    workload.start()
+    time.sleep(0.1)
+    workload.stop()
+    [(_, done)] = history.pairs()
+    assert done is not None and done.type == "info" and workload.abandoned is None
+    assert workload.interrupts == 1
+
+
+def test_op_deadline_interrupts_a_slow_attempt_and_the_workload_goes_on() -> None:
+    """With op_deadline_s a watchdog interrupts each attempt that runs too long; the run goes on."""
+    history = History()
+    workload = InterruptibleWorkload(history, rate_hz=20, outcome="block", op_deadline_s=0.1,
+                                     max_ops=3, max_seconds=5)
+    with workload:
+        assert workload.wait(5)
+    types = [done.type if done else None for _, done in history.pairs()]
+    assert types == ["info", "info", "info"]
+    assert workload.interrupts == 3
+
+
+def test_bad_bounds_are_config_errors() -> None:
+    """A non-positive rate or duration is refused with a one-line ConfigError."""
+    with pytest.raises(ConfigError, match="rate_hz"):
+        FakeWorkload(History(), rate_hz=0)
+    with pytest.raises(ConfigError, match="max_seconds"):
+        FakeWorkload(History(), rate_hz=1, max_seconds=0)
+
+
+def test_a_workload_starts_once() -> None:
+    """Starting a workload twice is an error, and stop() is safe to call again."""
+    workload = FakeWorkload(History(), rate_hz=100, max_ops=1)
+    with workload:
+        with pytest.raises(RuntimeError, match="already started"):
+            workload.start()
+    workload.stop()
+
+
+# -- HttpProbe against a local stdlib server (no Docker) --------------------------------------
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        if self.path == "/hang":
+            time.sleep(1.0)
+        self.send_response(200 if self.path == "/health" else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def http_port() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("path", "expected"), [("/health", "ok"), ("/broken", "fail"),
+                                                ("/hang", "info")])
+def test_http_probe_outcomes(http_port: int, path: str, expected: str) -> None:
+    """A 2xx is ok, a 503 is fail, no answer within timeout_s after sending is info."""
+    history = History()
+    probe = HttpProbe(history, f"http://127.0.0.1:{http_port}{path}", timeout_s=0.2,
+                      rate_hz=20, max_ops=2)
+    with probe:
+        assert probe.wait(5)
+    assert [done.type if done else None for _, done in history.pairs()] == [expected] * 2
+
+
+def test_http_probe_refused_is_fail() -> None:
+    """Nothing listening on the port: the probe definitely did not succeed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    history = History()
+    with HttpProbe(history, f"http://127.0.0.1:{port}/", rate_hz=20, max_ops=2) as probe:
+        assert probe.wait(5)
+    assert [done.type if done else None for _, done in history.pairs()] == ["fail", "fail"]
+
+
+def test_http_probe_rejects_a_non_http_url() -> None:
+    """A URL that is not http(s) is a ConfigError."""
+    with pytest.raises(ConfigError, match="not an http"):
+        HttpProbe(History(), "redis://127.0.0.1:6379")

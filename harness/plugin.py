@@ -59,6 +59,7 @@ class RunState:
 
 
 RUN = pytest.StashKey[RunState]()
+HARNESS_FIXTURES = {"stack", "stack_factory", "history", "judge", "docker_client", "images"}
 DATA = pytest.StashKey[ScenarioData]()
 
 
@@ -72,7 +73,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-report", action="store_true", default=False, help="write no run report")
 
 
+MARKERS = (
+    "docker: needs a Docker engine (the slow lane)",
+    "objectives(*ids): the objective ids a scenario checks",
+    "elasticsearch: needs the Elasticsearch image, skipped where it cannot be had",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     try:
         settings = Settings.resolve(
             rootdir=Path(config.rootpath), objectives=config.getoption("objectives"),
@@ -248,10 +258,11 @@ def judge(request: pytest.FixtureRequest, harness_run: RunState) -> Any:
 def _start_stack(build: Any) -> Any:
     try:
         return build().start()
-    except ImageUnavailable as err:
-        pytest.skip(str(err))
     except HarnessError as err:
-        pytest.fail(str(err), pytrace=False)
+        error = err   # fail/skip outside the except: no chained exception printed twice
+    if isinstance(error, ImageUnavailable):
+        pytest.skip(str(error))
+    pytest.fail(str(error), pytrace=False)
 
 
 # -- results and the report ----------------------------------------------------------------
@@ -281,7 +292,8 @@ def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | N
         verdicts=[v.to_dict() for v in data.verdicts],
         ops=[op.to_dict() for op in data.history.ops],
         error=_one_line(report) if report.failed else None)
-    if data.used_stack or data.verdicts or outcome == "skipped":
+    scenario_like = bool(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())))
+    if data.used_stack or data.verdicts or (outcome == "skipped" and scenario_like):
         run.scenarios.append(record)
         for key, value in junit_properties(record):
             item.user_properties.append((key, value))
@@ -314,7 +326,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run.client is not None:
         from harness.cleanup import remove_run
         remove_run(run.client, run.settings.run_id)
-    if config.getoption("no_report") or not run.scenarios or hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
         return
     from harness.report import RunRecord, go_no_go, write_report
 
@@ -323,7 +335,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                        environment=run.environment,
                        objectives_file=str(run.settings.objectives_path),
                        scenarios=run.scenarios, strict=run.settings.sign_off)
-    run.report_dir = write_report(run.settings.reports_dir, record)
+    if run.scenarios and not config.getoption("no_report"):
+        run.report_dir = write_report(run.settings.reports_dir, record)
     go, reasons = go_no_go(record, strict=run.settings.sign_off)
     run.no_go = [] if go else reasons
     if run.settings.sign_off and not go and session.exitstatus == 0:
@@ -368,7 +381,7 @@ def _say(line: str) -> None:
         print(line, flush=True)
         return
     with capman.global_and_fixture_disabled():
-        print(line, flush=True)
+        print("\n" + line, end="", flush=True)
 
 
 def _iso_now() -> str:

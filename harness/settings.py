@@ -60,7 +60,9 @@ def _seed(raw: str | None, reports: Path) -> int:
     if raw is None or raw == "":
         return random.SystemRandom().randrange(1, 2**31)
     if raw == "last":
-        latest = reports / "latest" / "report.json"
+        from harness.report import latest_run_id
+
+        latest = reports / (latest_run_id(reports) or "latest") / "report.json"
         try:
             return int(json.loads(latest.read_text())["seed"])
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -185,7 +185,7 @@ class Stack:
 
     def _wire(self) -> None:
         proxy = self._containers["toxiproxy"]
-        api_port = _host_port(proxy, TOXIPROXY_API_PORT)
+        api_port = _host_port(proxy, TOXIPROXY_API_PORT, "toxiproxy")
         self.toxiproxy_url = f"http://127.0.0.1:{api_port}"
         self.toxiproxy = ToxiproxyAPI(self.toxiproxy_url)
         _retry(lambda: self.toxiproxy.version(), timeout_s=self.ready_timeout_s,
@@ -200,8 +200,8 @@ class Stack:
         proxy = self._containers["toxiproxy"]
         own = self._containers[spec.name]
         return cls(spec=spec, stack=self, container=own.get_wrapped_container(),
-                   port=_host_port(proxy, spec.proxy_port),
-                   direct_port=_host_port(own, spec.port), password=password)
+                   port=_host_port(proxy, spec.proxy_port, "toxiproxy"),
+                   direct_port=_host_port(own, spec.port, spec.name), password=password)
 
     def _revive(self, service: Service) -> None:
         box = service.container
@@ -247,10 +247,16 @@ def _started(container: DockerContainer) -> DockerContainer:
                            fix="see the Docker engine log") from exc
 
 
-def _host_port(container: DockerContainer, port: int) -> int:
+def _host_port(container: DockerContainer, port: int, what: str) -> int:
     box = container.get_wrapped_container()
     box.reload()
-    return int(box.ports[f"{port}/tcp"][0]["HostPort"])
+    bound = (box.ports or {}).get(f"{port}/tcp")
+    if not bound:
+        tail = _logs(container)
+        raise ServiceNotReady(f"{what} exited before it became ready "
+                              f"(status {box.status}); last log lines: {' | '.join(tail.splitlines()[-8:])}",
+                              fix="check the image and the server arguments", evidence=tail)
+    return int(bound[0]["HostPort"])
 
 
 def _logs(container: DockerContainer, lines: int = 15) -> str:

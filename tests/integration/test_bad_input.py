@@ -150,8 +150,6 @@ def test_port_in_use_names_the_port_and_setting(inner: pytest.Pytester, monkeypa
         remove_run(client, run_id)
 
 
-@pytest.mark.xfail(reason="plugin bug: _start_stack calls pytest.fail inside 'except', so pytest prints "
-                          "the chained PortInUse too and the line appears twice", strict=True)
 def test_port_in_use_line_is_printed_once(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                           client: docker.DockerClient) -> None:
     """The port-in-use line appears exactly once in the run's output."""
@@ -186,9 +184,6 @@ def test_service_that_exits_is_not_ready_with_its_logs(client: docker.DockerClie
         remove_run(client, run_id)
 
 
-@pytest.mark.xfail(reason="stack bug: _wire reads the container's published port before the readiness "
-                          "wait; a service that exited already has none, so a raw KeyError escapes",
-                   raises=KeyError, strict=False)
 def test_service_that_exits_at_once_is_not_ready(client: docker.DockerClient) -> None:
     """Redis refusing its arguments (it exits at once) also gives ServiceNotReady, not a raw error."""
     images = {name: resolve(client, SPECS[name], progress=lambda line: None)

@@ -143,10 +143,11 @@ def error_body(message: str, status: int) -> str:
 
 
 def expect_error(resp: RawResponse, status: int, message: str) -> None:
-    """Assert ``resp`` is the spec's error response (§2.3): status, exact body, text/plain, nosniff."""
+    """Assert ``resp`` is the spec's error response (§2.3) on a matched route: status, exact body, text/plain, nosniff, request id."""
     assert (resp.status, resp.text) == (status, error_body(message, status))
     assert resp.header("Content-Type") == "text/plain; charset=utf-8"
     assert resp.header("X-Content-Type-Options") == "nosniff"
+    assert resp.header("X-Toxiproxy-Request-Id"), "matched routes carry X-Toxiproxy-Request-Id (§1.1)"
 
 
 def expect_json(resp: RawResponse, status: int) -> Any:

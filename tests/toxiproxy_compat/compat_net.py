@@ -9,7 +9,6 @@ mid-stream (RST). Client helpers measure round trips and classify how a connecti
 from __future__ import annotations
 
 import enum
-import errno
 import selectors
 import socket
 import struct
@@ -27,6 +26,10 @@ class UpstreamKind(enum.Enum):
     ECHO = "echo"      # writes back every byte it reads
     SINK = "sink"      # reads and counts, never writes
     SOURCE = "source"  # writes ``source_bytes`` of a known pattern, then closes (FIN)
+    LATE_REPLY = "late_reply"  # reads until EOF, then writes LATE_REPLY_BYTES and closes (needs half-close)
+
+
+LATE_REPLY_BYTES = b"late reply"
 
 
 @dataclass
@@ -138,7 +141,10 @@ class TcpUpstream:
             except OSError:
                 self._drop(conn)
                 return
-            if data == b"":
+            if data == b"" and self.kind is UpstreamKind.LATE_REPLY and not conn.close_when_flushed:
+                conn.out += LATE_REPLY_BYTES
+                conn.close_when_flushed = True
+            elif data == b"":
                 self._drop(conn)
                 return
             if data:
@@ -293,7 +299,3 @@ def abort(sock: socket.socket) -> None:
     _set_linger_zero(sock)
     sock.close()
 
-
-def is_reset_errno(exc: OSError) -> bool:
-    """True when ``exc`` is the ECONNRESET a peer's RST produces."""
-    return exc.errno == errno.ECONNRESET

@@ -145,7 +145,7 @@ _FAILURES: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.failed:
+    if report.failed and "toxiproxy_compat/" in report.nodeid:
         crash = getattr(report.longrepr, "reprcrash", None)
         message = (crash.message if crash else str(report.longrepr)).strip().splitlines()
         first = message[0] if message else ""

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from compat_http import ApiClient
-from compat_net import (Ending, TcpUpstream, connect, read_to_end, recv_exact, refuses, round_trip_ms,
-                        source_pattern, stays_open)
+from compat_net import (LATE_REPLY_BYTES, Ending, TcpUpstream, UpstreamKind, connect, read_to_end, recv_exact,
+                        refuses, round_trip_ms, source_pattern, stays_open)
 
 
 def _rtts(addr, n: int = 3) -> list[float]:
@@ -44,6 +44,30 @@ def test_latency_upstream_and_downstream_add(api: ApiClient, echo_proxy) -> None
     api.add_toxic("echo", {"type": "latency", "stream": "downstream", "attributes": {"latency": 300}})
     rtts = _rtts(echo_proxy.addr, 2)
     assert all(470 <= r <= 545 for r in rtts), rtts
+
+
+def test_two_latencies_in_one_direction_add(api: ApiClient, echo_proxy) -> None:
+    """Two 150 ms downstream latency toxics add up to a 300 ms round trip (§5.1)."""
+    for name in ("a", "b"):
+        api.add_toxic("echo", {"name": name, "type": "latency", "attributes": {"latency": 150}})
+    rtts = _rtts(echo_proxy.addr, 2)
+    assert all(270 <= r <= 340 for r in rtts), rtts
+
+
+def test_half_close_is_not_propagated(make_proxy) -> None:
+    """A client's SHUT_WR fully closes the upstream side, so a reply the upstream sends after EOF never arrives (§0, §4.1)."""
+    late = TcpUpstream(UpstreamKind.LATE_REPLY)
+    try:
+        with connect(late.address) as direct:
+            direct.shutdown(socket.SHUT_WR)
+            assert read_to_end(direct, 3) == (LATE_REPLY_BYTES, Ending.EOF)
+        proxy = make_proxy(late, "late")
+        with connect(proxy.addr) as sock:
+            sock.shutdown(socket.SHUT_WR)
+            data, ending = read_to_end(sock, 3)
+        assert data == b"" and ending in (Ending.EOF, Ending.RESET)
+    finally:
+        late.stop()
 
 
 # -- bandwidth (§5.3) -------------------------------------------------------------------------
@@ -99,6 +123,17 @@ def test_slow_close_delays_close(api: ApiClient, echo_proxy) -> None:
     assert _eof_delay_after_shutdown(echo_proxy.addr) < 0.2
     api.add_toxic("echo", {"type": "slow_close", "attributes": {"delay": 600}})
     assert 0.55 <= _eof_delay_after_shutdown(echo_proxy.addr) <= 0.8
+
+
+def test_slow_close_does_not_delay_disable(api: ApiClient, echo_proxy) -> None:
+    """Closes caused by disabling the proxy are not delayed by slow_close (§5.4)."""
+    api.add_toxic("echo", {"type": "slow_close", "attributes": {"delay": 2000}})
+    with connect(echo_proxy.addr) as sock:
+        round_trip_ms(sock)
+        start = time.monotonic()
+        api.set_enabled("echo", False)
+        read_to_end(sock, 3)
+        assert time.monotonic() - start < 0.5
 
 
 # -- timeout (§5.5) ---------------------------------------------------------------------------
@@ -161,6 +196,15 @@ def test_reset_peer_added_to_open_connection_gives_eof(api: ApiClient, echo_prox
         api.add_toxic("echo", {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}})
         sock.sendall(b"x")
         assert read_to_end(sock, 3) == (b"", Ending.EOF)
+
+
+def test_reset_peer_at_toxicity_zero_still_makes_closes_rst(api: ApiClient, echo_proxy) -> None:
+    """A reset_peer present at connect time sets linger 0 even when its roll makes it a noop, so a disable sends RST (§5.6)."""
+    api.add_toxic("echo", {"type": "reset_peer", "toxicity": 0, "attributes": {"timeout": 0}})
+    with connect(echo_proxy.addr) as sock:
+        round_trip_ms(sock)
+        api.set_enabled("echo", False)
+        assert read_to_end(sock, 3) == (b"", Ending.RESET)
 
 
 # -- slicer (§5.7) ----------------------------------------------------------------------------
@@ -229,6 +273,25 @@ def test_limit_data_truncates_chunk_and_survives_update(api: ApiClient, echo_pro
         api.update_toxic("echo", "lim", {"attributes": {"bytes": 12}})
         sock.sendall(b"0123456789")
         assert read_to_end(sock, 2) == (b"012345", Ending.EOF)
+
+
+def test_limit_data_zero_closes_on_first_chunk(api: ApiClient, echo_proxy) -> None:
+    """limit_data bytes=0 forwards nothing and closes when the first chunk arrives, not at connect (§5.8)."""
+    api.add_toxic("echo", {"type": "limit_data", "attributes": {"bytes": 0}})
+    with connect(echo_proxy.addr) as sock:
+        assert stays_open(sock, 0.5), "closed at connect"
+        sock.sendall(b"first")
+        data, ending = read_to_end(sock, 2)
+        assert data == b"" and ending in (Ending.EOF, Ending.RESET)
+
+
+def test_limit_data_counts_from_when_added(api: ApiClient, echo_proxy) -> None:
+    """limit_data added to a live connection counts only bytes forwarded after it was added (§4.3, §5.8)."""
+    with connect(echo_proxy.addr) as sock:
+        round_trip_ms(sock, b"x" * 100)
+        api.add_toxic("echo", {"type": "limit_data", "attributes": {"bytes": 10}})
+        sock.sendall(b"0123456789ABCDEFGHIJ")
+        assert read_to_end(sock, 2) == (b"0123456789", Ending.EOF)
 
 
 # -- down (§5.2, §4.1) ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Prints, side by side:
   - a bare container's start time (the floor: create + start + exit of `true`),
-  - each service started alone until its own readiness probe passes,
+  - each service started alone (`docker run`) until its own readiness probe passes,
   - the whole stack's start to all-ready (images present),
   - the per-scenario reset time (median and max of N resets).
 Targets (issue 3): stack ready within twice the slowest single service's own start; reset under
@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import time
+import urllib.request
 from pathlib import Path
+
+import psycopg
+import redis
 
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -30,10 +35,63 @@ from harness.stack import Stack, StackOptions  # noqa: E402
 
 
 def bare_start(client, image: str, run_id: str) -> float:
+    """Create, start and wait for a container that runs `true`: the engine's floor."""
     began = time.monotonic()
     client.containers.run(image, ["true"], labels=run_labels(run_id), remove=True,
                           entrypoint=[])
     return time.monotonic() - began
+
+
+def _probe_until(probe, limit_s: float = 60.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            probe()
+            return
+        except Exception:  # noqa: BLE001 - not ready yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def alone(client, images, service: str, run_id: str) -> float:
+    """One service started by itself until its own readiness probe passes (direct port)."""
+    password = secrets.token_urlsafe(12)
+    kwargs = {"labels": run_labels(run_id), "detach": True}
+    began = time.monotonic()
+    if service == "postgres":
+        box = client.containers.run(images["postgres"].ref, environment={
+            "POSTGRES_USER": "bench", "POSTGRES_PASSWORD": password, "POSTGRES_DB": "bench"},
+            ports={"5432/tcp": ("127.0.0.1", None)}, **kwargs)
+
+        def probe() -> None:
+            with psycopg.connect(host="127.0.0.1", port=_port(box, 5432), user="bench",
+                                 password=password, dbname="bench", connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+    elif service == "redis":
+        box = client.containers.run(images["redis"].ref, ["redis-server", "--protected-mode", "no"],
+                                    ports={"6379/tcp": ("127.0.0.1", None)}, **kwargs)
+
+        def probe() -> None:
+            redis.Redis(host="127.0.0.1", port=_port(box, 6379), socket_timeout=1).ping()
+    else:
+        box = client.containers.run(images["toxiproxy"].ref,
+                                    ports={"8474/tcp": ("127.0.0.1", None)}, **kwargs)
+
+        def probe() -> None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{_port(box, 8474)}/version",
+                                        timeout=1) as answer:
+                answer.read()
+    try:
+        _probe_until(probe)
+        return time.monotonic() - began
+    finally:
+        box.remove(force=True, v=True)
+
+
+def _port(box, port: int) -> int:
+    box.reload()
+    return int(box.ports[f"{port}/tcp"][0]["HostPort"])
 
 
 def main() -> int:
@@ -48,10 +106,9 @@ def main() -> int:
               for name in ("postgres", "redis", "toxiproxy")}
     try:
         floor = min(bare_start(client, images["redis"].ref, run_id) for _ in range(3))
-        # one service alone: a stack whose other service is not waited for is not possible, so
-        # time each service's container start + its own probe inside a full stack start
+        singles = {name: alone(client, images, name, run_id)
+                   for name in ("postgres", "redis", "toxiproxy")}
         stack = Stack(client, run_id, images, StackOptions(), progress=quiet).start()
-        singles = stack.service_start_s
         stack_s = stack.started_s
         resets = [stack.reset() for _ in range(args.resets)]
         stack.close()

@@ -381,7 +381,7 @@ def _say(line: str) -> None:
         print(line, flush=True)
         return
     with capman.global_and_fixture_disabled():
-        print("\n" + line, end="", flush=True)
+        print("\n" + line, flush=True)
 
 
 def _iso_now() -> str:

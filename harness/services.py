@@ -69,7 +69,7 @@ class Service:
         return cls(self.stack.toxiproxy, self.proxy, **kwargs, **self._bind())
 
     def _box(self, cls: type, *args: Any, **kwargs: Any) -> Any:
-        return cls(self.container, *args, **kwargs, **self._bind())
+        return cls(self.container, *args, **kwargs, service=self.name, **self._bind())
 
     def down(self) -> faults.Down:
         return self._net(faults.Down)
@@ -86,6 +86,17 @@ class Service:
     def bandwidth(self, rate_kbps: int, **kw: Any) -> faults.Bandwidth:
         return self._net(faults.Bandwidth, rate_kbps=rate_kbps, **kw)
 
+    def slicer(self, average_size_bytes: int, size_variation_bytes: int = 0, delay_us: int = 0,
+               **kw: Any) -> faults.Slicer:
+        return self._net(faults.Slicer, average_size_bytes=average_size_bytes,
+                         size_variation_bytes=size_variation_bytes, delay_us=delay_us, **kw)
+
+    def limit_data(self, limit_bytes: int, **kw: Any) -> faults.LimitData:
+        return self._net(faults.LimitData, limit_bytes=limit_bytes, **kw)
+
+    def slow_close(self, delay_ms: int, **kw: Any) -> faults.SlowClose:
+        return self._net(faults.SlowClose, delay_ms=delay_ms, **kw)
+
     def kill(self, **kw: Any) -> faults.Kill:
         return self._box(faults.Kill, **kw)
 
@@ -95,8 +106,18 @@ class Service:
     def pause(self, **kw: Any) -> faults.Pause:
         return self._box(faults.Pause, **kw)
 
+    def restart(self, **kw: Any) -> faults.Restart:
+        return self._box(faults.Restart, **kw)
+
+    def memory_limit(self, mem_bytes: int, **kw: Any) -> faults.MemoryLimit:
+        return self._box(faults.MemoryLimit, mem_bytes=mem_bytes, **kw)
+
+    def cpu_quota(self, cpus: float, **kw: Any) -> faults.CpuQuota:
+        return self._box(faults.CpuQuota, cpus=cpus, **kw)
+
     def partition(self, **kw: Any) -> faults.Partition:
-        return self._box(faults.Partition, self.stack.network_name, **kw)
+        network = self.stack.client.networks.get(self.stack.network_name)
+        return self._box(faults.Partition, network, **kw)
 
     def disk_full(self, leave_bytes: int = 0, **kw: Any) -> faults.DiskFull:
         return self._box(faults.DiskFull, self.spec.data_dir, leave_bytes=leave_bytes, **kw)

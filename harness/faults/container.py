@@ -68,10 +68,11 @@ class ContainerFault(Fault):
     container: Container = field(repr=False)
     wait_ready: Callable[[], None] | None = field(default=None, kw_only=True, repr=False)
     running_timeout_s: float = field(default=30.0, kw_only=True)
+    service: str | None = field(default=None, kw_only=True)  # names the target in labels
 
     @property
     def target(self) -> str:
-        return str(self.container.name)
+        return self.service or str(self.container.name)
 
     def _validate(self) -> None:
         if not isinstance(self.container, Container):

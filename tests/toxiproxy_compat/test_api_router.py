@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from compat_http import ApiClient, compact
+from compat_http import ApiClient, compact, raw_exchange
 
 UP = "127.0.0.1:9"  # never dialled: no client connects through proxies that use it
 
@@ -132,3 +132,33 @@ def test_null_and_unknown_keys(api: ApiClient) -> None:
     resp = api.post("/proxies", '{"name":"n","listen":"127.0.0.1:0","upstream":"127.0.0.1:9","enabled":null,"x":[1]}')
     assert resp.status == 201, str(resp)
     assert resp.json()["enabled"] is True
+
+
+def test_lone_surrogate_escape_becomes_replacement_char(isolated_api: ApiClient) -> None:
+    """A lone surrogate escape decodes to U+FFFD like Go, and \\u0000 and \\n are re-escaped (§1.1, §2.1)."""
+    resp = isolated_api.post("/proxies", '{"name":"esc\\u0000\\ud800x\\n","upstream":"127.0.0.1:9","enabled":false}')
+    listing = isolated_api.get("/proxies")
+    assert (resp.status, listing.status) == (201, 200), f"create: {resp}; list: {listing}"
+    assert resp.text.startswith('{"name":"esc\\u0000\ufffdx\\n","listen":"",')
+
+
+def test_invalid_utf8_becomes_replacement_char(api: ApiClient) -> None:
+    """An invalid UTF-8 byte inside a JSON string decodes to U+FFFD like Go (§1.1)."""
+    resp = api.post("/proxies", b'{"name":"bad\xff","upstream":"127.0.0.1:9","enabled":false}')
+    assert resp.status == 201, str(resp)
+    assert resp.text.startswith('{"name":"bad\ufffd",')
+
+
+def test_html_characters_escaped_in_output(api: ApiClient) -> None:
+    """Output JSON escapes <, >, & and U+2028 as Go's encoder does (§2.1)."""
+    resp = api.post("/proxies", '{"name":"x<y>&z\\u2028","upstream":"127.0.0.1:9","enabled":false}')
+    assert resp.status == 201, str(resp)
+    assert resp.text.startswith('{"name":"x\\u003cy\\u003e\\u0026z\\u2028",')
+
+
+def test_query_string_ignored_and_pipelining(api: ApiClient) -> None:
+    """A query string does not affect routing, and two pipelined requests on one connection get two answers (§1.1)."""
+    assert api.get("/proxies?verbose=1").text == "{}"
+    raw = raw_exchange(api, (b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n"
+                             b"GET /proxies HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), timeout_s=10)
+    assert raw.count(b"HTTP/1.1 200 OK\r\n") == 2 and raw.endswith(b"\r\n\r\n{}"), raw

@@ -205,3 +205,31 @@ def test_malformed_json_and_unknown_routes_survive(api: ApiClient, echo_proxy) -
     for path in ["/", "/proxies/echo/toxics/n/x", "/admin", "/proxies//toxics", "/%ff%fe"]:
         assert api.get(path).status in (301, 404), path
     _assert_serving(api, echo_proxy.addr)
+
+
+HUGE = 2**40  # ~35 years in ms; large, yet no overflow when the official server converts it to a Duration
+
+
+@pytest.mark.parametrize("toxic", [
+    {"type": "latency", "attributes": {"latency": HUGE, "jitter": HUGE}},
+    {"type": "latency", "attributes": {"latency": -HUGE}},
+    {"type": "timeout", "attributes": {"timeout": HUGE}},
+    {"type": "slow_close", "attributes": {"delay": HUGE}},
+    {"type": "slicer", "attributes": {"average_size": 2, "size_variation": 1, "delay": HUGE}},
+    {"type": "bandwidth", "attributes": {"rate": HUGE}},
+    {"type": "limit_data", "attributes": {"bytes": HUGE}},
+], ids=lambda t: f"{t['type']}-{next(iter(t['attributes'].values()))}")
+def test_huge_attribute_values_survive(api: ApiClient, make_proxy, echo_upstream: TcpUpstream, echo_proxy,
+                                       toxic: dict) -> None:
+    """A toxic with huge attribute values carries traffic without crashing, and its proxy can still be deleted (§5)."""
+    proxy = make_proxy(echo_upstream, "huge")
+    api.add_toxic("huge", toxic)
+    with connect(proxy.addr) as sock:
+        sock.sendall(b"hello")
+        sock.settimeout(0.3)
+        try:
+            sock.recv(100)
+        except TimeoutError:
+            pass
+    assert (resp := api.delete("/proxies/huge")).status == 204, str(resp)
+    _assert_serving(api, echo_proxy.addr)

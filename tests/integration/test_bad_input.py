@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
 from harness.cleanup import leftovers, remove_run
-from harness.engine import connect
 from harness.errors import ImageUnavailable, ServiceNotReady
 from harness.images import SPECS, resolve
 from harness.labels import new_run_id
@@ -40,15 +38,6 @@ SCENARIO = """
 def test_uses_the_stack(stack):
     assert stack.postgres.port
 """
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    c = connect()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -21,7 +20,6 @@ import pytest
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.cleanup import leftovers, remove_run
-from harness.engine import connect
 
 pytestmark = pytest.mark.docker
 
@@ -66,15 +64,6 @@ SWEEPER = """
 def test_engine_answers(docker_client):
     assert docker_client.ping()
 """
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    c = connect()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture

@@ -67,18 +67,7 @@ KINDS = {"redis": ServiceKind("redis", 6379),
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine answers: {exc}")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def image(engine: docker.DockerClient) -> tuple[str, ServiceKind]:
+def image(client: docker.DockerClient) -> tuple[str, ServiceKind]:
     """The image under test and its kind: HARNESS_TEST_IMAGE or the newest dr-harness redis/postgres."""
     wanted = os.environ.get("HARNESS_TEST_IMAGE")
     if wanted:
@@ -87,7 +76,7 @@ def image(engine: docker.DockerClient) -> tuple[str, ServiceKind]:
             pytest.skip(f"HARNESS_TEST_IMAGE={wanted} is neither a redis nor a postgres image")
         return wanted, kind
     found = [(img.attrs["Created"], tag, KINDS[repo.split("/")[1]])
-             for img in engine.images.list() for tag in img.tags
+             for img in client.images.list() for tag in img.tags
              for repo in [tag.rsplit(":", 1)[0]] if repo in ("dr-harness/redis", "dr-harness/postgres")]
     if not found:
         pytest.skip("no dr-harness/redis:* or dr-harness/postgres:* image built yet "
@@ -97,14 +86,14 @@ def image(engine: docker.DockerClient) -> tuple[str, ServiceKind]:
 
 
 @pytest.fixture(scope="module")
-def labels(engine: docker.DockerClient) -> Iterator[dict[str, str]]:
+def labels(client: docker.DockerClient) -> Iterator[dict[str, str]]:
     """This module's run labels; everything carrying them is removed at the end."""
     run_id = new_run_id()
     yield run_labels(run_id)
     selector = {"label": f"{RUN_LABEL}={run_id}"}
-    for container in engine.containers.list(all=True, filters=selector):
+    for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True, v=True)
-    for network in engine.networks.list(filters=selector):
+    for network in client.networks.list(filters=selector):
         network.remove()
 
 
@@ -138,13 +127,13 @@ class Service:
 
 
 @pytest.fixture
-def start_service(engine: docker.DockerClient, image: tuple[str, ServiceKind],
+def start_service(client: docker.DockerClient, image: tuple[str, ServiceKind],
                   labels: dict[str, str]) -> Callable[..., Service]:
     """Start a labelled service container (extra docker run options allowed) and wait until it answers."""
     tag, kind = image
 
     def start(**options: Any) -> Service:
-        container = engine.containers.run(tag, detach=True, labels=labels, environment=kind.environment,
+        container = client.containers.run(tag, detach=True, labels=labels, environment=kind.environment,
                                           ports={f"{kind.port}/tcp": ("127.0.0.1", None)},
                                           tmpfs={"/data": "size=16m"}, **options)
         service = Service(container, kind)
@@ -217,16 +206,16 @@ def _reaches(prober: Container, port: int) -> bool:
     return code == 0
 
 
-def test_partition_cuts_the_alias_and_heal_restores_it(engine: docker.DockerClient,
+def test_partition_cuts_the_alias_and_heal_restores_it(client: docker.DockerClient,
                                                         start_service: Callable[..., Service],
                                                         image: tuple[str, ServiceKind],
                                                         labels: dict[str, str]) -> None:
     """A peer on the network cannot reach the service by alias while partitioned, and can after heal."""
-    network: Network = engine.networks.create(f"dr-harness-faults-{labels[RUN_LABEL]}",
+    network: Network = client.networks.create(f"dr-harness-faults-{labels[RUN_LABEL]}",
                                               driver="bridge", labels=labels)
     service = start_service()
     network.connect(service.container, aliases=[ALIAS])
-    prober = engine.containers.run(image[0], detach=True, labels=labels, entrypoint=["sleep", "infinity"],
+    prober = client.containers.run(image[0], detach=True, labels=labels, entrypoint=["sleep", "infinity"],
                                    network=network.name)
     assert _reaches(prober, service.kind.port)
     with Partition(service.container, network) as fault:

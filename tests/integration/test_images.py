@@ -10,7 +10,6 @@ import io
 import secrets
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -28,15 +27,6 @@ from harness.labels import new_run_id, run_labels
 pytestmark = pytest.mark.docker
 
 RUN_ID = new_run_id()
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    c = connect()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,6 @@ import redis
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.cleanup import remove_run
-from harness.engine import connect
-from harness.errors import EngineUnavailable
 from harness.history import History, Op, now
 from harness.labels import new_run_id, run_labels
 from harness.workload import (PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
@@ -56,40 +54,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[docker.DockerClient]:
-    try:
-        client = connect(timeout_s=60)
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
-    yield client
-    client.close()
-
-
 @pytest.fixture
-def run_id(engine: docker.DockerClient) -> Iterator[str]:
+def run_id(client: docker.DockerClient) -> Iterator[str]:
     rid = new_run_id()
     yield rid
-    remove_run(engine, rid)
+    remove_run(client, rid)
 
 
-def _start(engine: docker.DockerClient, run_id: str, image: str, inner_port: int, data_dir: str,
+def _start(client: docker.DockerClient, run_id: str, image: str, inner_port: int, data_dir: str,
            **options: object) -> Running:
     labels = run_labels(run_id)
-    volume = engine.volumes.create(name=f"dr-test-{run_id}-{inner_port}", labels=labels)
+    volume = client.volumes.create(name=f"dr-test-{run_id}-{inner_port}", labels=labels)
     port = _free_port()
-    container = engine.containers.run(image, detach=True, labels=labels,
+    container = client.containers.run(image, detach=True, labels=labels,
                                       ports={f"{inner_port}/tcp": ("127.0.0.1", port)},
                                       volumes={volume.name: {"bind": data_dir, "mode": "rw"}},
                                       **options)
     return Running(container, port)
 
 
-def _stop(engine: docker.DockerClient, running: Running) -> None:
+def _stop(client: docker.DockerClient, running: Running) -> None:
     volumes = [m["Name"] for m in running.container.attrs.get("Mounts", []) if m.get("Name")]
     running.container.remove(force=True, v=True)
     for name in volumes:
-        engine.volumes.get(name).remove(force=True)
+        client.volumes.get(name).remove(force=True)
 
 
 @retry(stop=stop_after_delay(60), wait=wait_fixed(0.2), reraise=True,
@@ -111,29 +99,29 @@ def _wait_redis(port: int) -> None:
 
 
 @pytest.fixture
-def postgres(engine: docker.DockerClient, run_id: str) -> Iterator[Running]:
-    image = _newest_image(engine, "HARNESS_TEST_POSTGRES_IMAGE", "dr-harness/postgres")
-    running = _start(engine, run_id, image, 5432, "/var/lib/postgresql/data",
+def postgres(client: docker.DockerClient, run_id: str) -> Iterator[Running]:
+    image = _newest_image(client, "HARNESS_TEST_POSTGRES_IMAGE", "dr-harness/postgres")
+    running = _start(client, run_id, image, 5432, "/var/lib/postgresql/data",
                      environment={"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_PASSWORD,
                                   "POSTGRES_DB": PG_DB})
     try:
         _wait_postgres(running.port)
         yield running
     finally:
-        _stop(engine, running)
+        _stop(client, running)
 
 
 @pytest.fixture
-def redis_server(engine: docker.DockerClient, run_id: str) -> Iterator[Running]:
-    image = _newest_image(engine, "HARNESS_TEST_REDIS_IMAGE", "dr-harness/redis")
-    running = _start(engine, run_id, image, 6379, "/data",
+def redis_server(client: docker.DockerClient, run_id: str) -> Iterator[Running]:
+    image = _newest_image(client, "HARNESS_TEST_REDIS_IMAGE", "dr-harness/redis")
+    running = _start(client, run_id, image, 6379, "/data",
                      command=["redis-server", "--protected-mode", "no", "--appendonly", "yes",
                               "--appendfsync", "always"])
     try:
         _wait_redis(running.port)
         yield running
     finally:
-        _stop(engine, running)
+        _stop(client, running)
 
 
 def _pg_writer(history: History, port: int, **options: object) -> PostgresInserts:

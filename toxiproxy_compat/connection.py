@@ -77,6 +77,10 @@ class SideProtocol(asyncio.Protocol):
             self.in_link.set_dst_paused(False)
         if self.out_link is not None:
             self.out_link.feed_eof()
+        else:
+            # Lost (say an RST) before the links exist: the outgoing link must still see its source
+            # end after the early data, or the other socket would stay open forever.
+            self.early_eof = True
         if self.conn is not None:
             self.conn.side_lost()
 

@@ -178,6 +178,23 @@ def decode_first(body: bytes) -> Any:
             sys.setrecursionlimit(old_limit)
     # A bare number at the very end may continue in Go's streaming decoder; treat it as complete.
     del end
+    return _valid_unicode(value)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_unicode(value: Any) -> Any:
+    """Replace lone surrogates (from escapes such as \\ud800) with U+FFFD, as Go's decoder does.
+
+    Python's decoder keeps them as code points that cannot be encoded to UTF-8 later.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, _Obj):
+        return _Obj((_valid_unicode(k), _valid_unicode(v)) for k, v in value)
+    if isinstance(value, list):
+        return [_valid_unicode(item) for item in value]
     return value
 
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from compat_http import ApiClient
+
+SERVER_PYTHON_ENV = "TOXIPROXY_COMPAT_PYTHON"
+"""Names the interpreter that runs a started compat server (default: the one running pytest)."""
 from harness.errors import ServiceNotReady
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +81,8 @@ def wait_for_version(server: ServerUnderTest) -> None:
 def start_compat_server(log_path: Path, extra_args: tuple[str, ...] = ()) -> ServerUnderTest:
     """Start ``python -m toxiproxy_compat`` on a free 127.0.0.1 port and wait until it answers."""
     port = free_port()
-    argv = [sys.executable, "-m", "toxiproxy_compat", "-host", "127.0.0.1", "-port", str(port), *extra_args]
+    python = os.environ.get(SERVER_PYTHON_ENV) or sys.executable
+    argv = [python, "-m", "toxiproxy_compat", "-host", "127.0.0.1", "-port", str(port), *extra_args]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = ServerUnderTest(ApiClient("127.0.0.1", port), False, proc, log_path)

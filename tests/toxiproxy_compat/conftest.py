@@ -8,6 +8,8 @@ and at the end stops it by PID with SIGTERM and asserts that it exited 0.
 Markers: ``compat_only`` (the compat server's deliberate divergences, skipped on the official
 server) and ``official_only`` (the official behaviour those divergences replace).
 Set ``TOXIPROXY_FAILURES_FILE=PATH`` to have the failing test ids written there after the run.
+Set ``TOXIPROXY_COMPAT_PYTHON=/usr/bin/python3`` to run the started compat server with that interpreter
+(default: the one running pytest), e.g. to check Debian's Python 3.11.2 as well.
 """
 
 from __future__ import annotations
@@ -22,12 +24,23 @@ import pytest
 
 from compat_http import ApiClient
 from compat_net import Address, TcpUpstream, UpstreamKind, parse_addr
-from compat_server import ServerUnderTest, start_compat_server, stop_server, wait_for_version
+
+from compat_server import (SERVER_PYTHON_ENV, ServerUnderTest, start_compat_server, stop_server,
+                           wait_for_version)
 
 OFFICIAL = os.environ.get("TOXIPROXY_OFFICIAL") == "1"
 
 
+def _check_server_python() -> None:
+    """Stop with one line when TOXIPROXY_COMPAT_PYTHON names no executable."""
+    python = os.environ.get(SERVER_PYTHON_ENV)
+    if python and not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise pytest.UsageError(f"{SERVER_PYTHON_ENV}={python!r} is not an executable file; "
+                                "name a Python 3.11+ interpreter or unset it")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _check_server_python()
     config.addinivalue_line("markers", "compat_only: a deliberate divergence of toxiproxy_compat; "
                                        "skipped when TOXIPROXY_OFFICIAL=1")
     config.addinivalue_line("markers", "official_only: official Toxiproxy behaviour that "
@@ -74,6 +87,21 @@ def clean_server(toxiproxy_server: ServerUnderTest) -> Iterator[None]:
     for name in listing.json():
         resp = api.delete(f"/proxies/{quote(name, safe='')}")
         assert resp.status == 204, f"DELETE proxy {name!r} during cleanup: {resp}"
+
+
+@pytest.fixture
+def isolated_api(toxiproxy_server: ServerUnderTest, tmp_path: Path) -> Iterator[ApiClient]:
+    """For inputs that may poison server state: a throwaway compat server when the suite starts its own,
+    else the shared server named by TOXIPROXY_URL."""
+    if toxiproxy_server.process is None:
+        yield toxiproxy_server.api
+        return
+    server = start_compat_server(tmp_path / "isolated.log")
+    try:
+        yield server.api
+    finally:
+        returncode = stop_server(server)
+    assert returncode == 0, f"isolated server exit status after SIGTERM was {returncode}, expected 0 (§1)"
 
 
 @pytest.fixture

@@ -255,7 +255,8 @@ def test_limit_data_upstream_truncates(api: ApiClient, make_proxy, sink_upstream
             pass
         read_to_end(sock, 3)
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and not (sink_upstream.connections_total and not sink_upstream.open_connections):
+    while time.monotonic() < deadline and not (sink_upstream.bytes_received >= 1000
+                                               and not sink_upstream.open_connections):
         time.sleep(0.02)
     assert (sink_upstream.connections_total, sink_upstream.open_connections, sink_upstream.bytes_received) == (1, 0, 1000)
 

@@ -24,7 +24,6 @@ import pytest
 
 from compat_http import ApiClient
 from compat_net import Address, TcpUpstream, UpstreamKind, parse_addr
-
 from compat_server import (SERVER_PYTHON_ENV, ServerUnderTest, start_compat_server, stop_server,
                            wait_for_version)
 

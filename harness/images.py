@@ -20,16 +20,13 @@ Builds are serialised per tag by a file lock, so threads and parallel processes 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import fnmatch
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,21 +34,19 @@ from typing import Literal
 
 import docker
 import docker.errors
-import docker.utils
 import requests.exceptions
 
+from harness.debian_base import AptSource, base_tag, parse_apt_sources, resolve_base
 from harness.errors import ImageUnavailable
+from harness.image_store import (RECIPE_HASH_LABEL, Progress, exclusive, local_image, say, short,
+                                 try_pull)
+
+__all__ = ["SPECS", "AptSource", "ImageSpec", "ResolvedImage", "base_tag", "parse_apt_sources",
+           "recipe_hash", "recipe_tag", "resolve", "resolve_base", "resolve_many", "try_pull"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = REPO_ROOT / "compose" / "images"
-PREFIX = "[harness]"
-RECIPE_HASH_LABEL = "dr-harness.recipe-hash"
-PULL_TIMEOUT_S = 600.0
-BASE_OFFICIAL_REF = "debian:bookworm-slim"
-BASE_ENV_VAR = "HARNESS_BASE_IMAGE"
 _IGNORED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
-
-Progress = Callable[[str], None]
 Source = Literal["present", "pulled", "built"]
 
 
@@ -96,10 +91,6 @@ SPECS: dict[str, ImageSpec] = {
 }
 
 
-def _say(progress: Progress, message: str) -> None:
-    progress(f"{PREFIX} {message}")
-
-
 def _hashed_files(root: Path) -> Iterator[tuple[str, Path]]:
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
@@ -127,51 +118,6 @@ def recipe_tag(spec: ImageSpec) -> str:
     return f"dr-harness/{spec.service}:{spec.recipe_version}-{recipe_hash(spec)}"
 
 
-@contextlib.contextmanager
-def _exclusive(name: str) -> Iterator[None]:
-    """Serialise work on ``name`` across threads and processes (flock on a per-name file)."""
-    safe = "".join(c if c.isalnum() else "_" for c in name)
-    path = Path(tempfile.gettempdir()) / f"dr-harness-image-{safe}.lock"
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _local(client: docker.DockerClient, ref: str) -> docker.models.images.Image | None:
-    try:
-        return client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        return None
-
-
-def _short(exc: BaseException) -> str:
-    text = getattr(exc, "explanation", None) or str(exc)
-    return " ".join(str(text).split())[:200]
-
-
-def try_pull(client: docker.DockerClient, ref: str, *, progress: Progress = print,
-             timeout_s: float = PULL_TIMEOUT_S) -> docker.models.images.Image | None:
-    """Pull ``ref``; None when the registry refuses, is unreachable, or ``timeout_s`` passes."""
-    repo, tag = docker.utils.parse_repository_tag(ref)
-    _say(progress, f"pulling {ref} ...")
-    deadline = time.monotonic() + timeout_s
-    try:
-        for event in client.api.pull(repo, tag=tag, stream=True, decode=True):
-            if "error" in event:
-                _say(progress, f"cannot pull {ref}: {_short(Exception(event['error']))}")
-                return None
-            if time.monotonic() > deadline:
-                _say(progress, f"gave up pulling {ref} after {timeout_s:.0f} s")
-                return None
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        _say(progress, f"cannot pull {ref}: {_short(exc)}")
-        return None
-    return _local(client, ref)
-
-
 def _unavailable(spec: ImageSpec, ref: str) -> ImageUnavailable:
     if spec.recipe_dir is None:
         return ImageUnavailable(
@@ -186,7 +132,7 @@ def resolve(client: docker.DockerClient, spec: ImageSpec, *, progress: Progress 
             environ: Mapping[str, str] | None = None) -> ResolvedImage:
     """Make ``spec``'s image available locally (present, pulled or built) and say which."""
     ref = spec.ref(environ)
-    image = _local(client, ref)
+    image = local_image(client, ref)
     if image is not None:
         return ResolvedImage(spec.service, ref, image.id, "present")
     image = try_pull(client, ref, progress=progress)
@@ -195,10 +141,10 @@ def resolve(client: docker.DockerClient, spec: ImageSpec, *, progress: Progress 
     if spec.recipe_dir is None or ref != spec.default_ref:
         raise _unavailable(spec, ref)
     tag = recipe_tag(spec)
-    with _exclusive(tag):
-        image = _local(client, tag)
+    with exclusive(tag):
+        image = local_image(client, tag)
         if image is not None:
-            _say(progress, f"{spec.service}: reused {tag} (recipe unchanged) in place of {ref}")
+            say(progress, f"{spec.service}: reused {tag} (recipe unchanged) in place of {ref}")
             return ResolvedImage(spec.service, tag, image.id, "built", spec.default_ref)
         base = resolve_base(client, progress=progress, environ=environ)
         image = _build_recipe(client, spec, tag=tag, base_ref=base, progress=progress)
@@ -231,7 +177,7 @@ def _build_recipe(client: docker.DockerClient, spec: ImageSpec, *, tag: str, bas
     assert spec.recipe_dir is not None
     rel = spec.recipe_dir.relative_to(REPO_ROOT) if spec.recipe_dir.is_relative_to(REPO_ROOT) \
         else spec.recipe_dir
-    _say(progress, f"{spec.service}: building {tag} from {rel}/ on {base_ref} "
+    say(progress, f"{spec.service}: building {tag} from {rel}/ on {base_ref} "
                    f"(stands in for {spec.default_ref}; a minute or two) ...")
     started = time.monotonic()
     ignore = shutil.ignore_patterns(*_IGNORED_NAMES)
@@ -246,149 +192,11 @@ def _build_recipe(client: docker.DockerClient, spec: ImageSpec, *, tag: str, bas
                                            labels=labels, rm=True, forcerm=True, pull=False)
         except docker.errors.BuildError as exc:
             raise ImageUnavailable(
-                f"building {tag} failed: {_short(exc)}", where=f"{rel}/Dockerfile",
+                f"building {tag} failed: {short(exc)}", where=f"{rel}/Dockerfile",
                 fix="fix the recipe (last build lines are in the error's evidence)",
                 evidence=_build_log_tail(exc.build_log)) from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise ImageUnavailable(f"building {tag} failed: {_short(exc)}", where=f"{rel}/Dockerfile",
+            raise ImageUnavailable(f"building {tag} failed: {short(exc)}", where=f"{rel}/Dockerfile",
                                    fix="check the engine and the recipe") from exc
-    _say(progress, f"{spec.service}: built {tag} in {time.monotonic() - started:.0f} s")
+    say(progress, f"{spec.service}: built {tag} in {time.monotonic() - started:.0f} s")
     return image
-
-
-# --- the Debian 12 base -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AptSource:
-    """One Debian archive entry of the host's apt configuration."""
-
-    uri: str
-    suite: str
-    components: tuple[str, ...]
-
-    def line(self) -> str:
-        return f"deb {self.uri} {self.suite} {' '.join(self.components)}"
-
-
-def parse_apt_sources(apt_dir: Path = Path("/etc/apt"), *, release: str = "bookworm") -> list[AptSource]:
-    """The host's Debian archive entries for ``release`` (one-line and deb822 files, enabled only).
-
-    Only URIs whose path ends in ``/debian`` or ``/debian-security`` count: those are the Debian
-    archive's layout, whatever host serves them; third-party repositories are left out.
-    """
-    found: list[AptSource] = []
-
-    def add(uri: str, suites: list[str], components: list[str]) -> None:
-        if not uri.rstrip("/").endswith(("/debian", "/debian-security")):
-            return
-        for suite in suites:
-            if suite == release or suite.startswith(release + "-"):
-                found.append(AptSource(uri.rstrip("/"), suite, tuple(components)))
-
-    files = [apt_dir / "sources.list"] if (apt_dir / "sources.list").is_file() else []
-    files += sorted((apt_dir / "sources.list.d").glob("*.list")) + \
-        sorted((apt_dir / "sources.list.d").glob("*.sources"))
-    for path in files:
-        text = path.read_text(errors="replace")
-        if path.suffix == ".sources":
-            for stanza in text.split("\n\n"):
-                fields: dict[str, str] = {}
-                for raw in stanza.splitlines():
-                    if raw.strip().startswith("#") or ":" not in raw:
-                        continue
-                    key, value = raw.split(":", 1)
-                    fields[key.strip().lower()] = value.strip()
-                if "deb" not in fields.get("types", "").split() or \
-                        fields.get("enabled", "yes").lower() == "no":
-                    continue
-                for uri in fields.get("uris", "").split():
-                    add(uri, fields.get("suites", "").split(), fields.get("components", "main").split())
-        else:
-            for raw in text.splitlines():
-                words = raw.split("#", 1)[0].split()
-                if not words or words[0] != "deb":
-                    continue
-                words = words[1:]
-                if words and words[0].startswith("["):
-                    while words and not words[0].endswith("]"):
-                        words = words[1:]
-                    words = words[1:]
-                if len(words) >= 2:
-                    add(words[0], [words[1]], words[2:] or ["main"])
-    return found
-
-
-def base_tag(sources: list[AptSource]) -> str:
-    """``dr-harness/debian:bookworm-<hash12>``; the hash covers the variant and the apt sources."""
-    text = "minbase\n" + "\n".join(s.line() for s in sources)
-    return f"dr-harness/debian:bookworm-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-def resolve_base(client: docker.DockerClient, *, progress: Progress = print,
-                 environ: Mapping[str, str] | None = None) -> str:
-    """A Debian 12 base ref that exists locally: override, official slim, or a debootstrap build."""
-    env = os.environ if environ is None else environ
-    override = env.get(BASE_ENV_VAR, "").strip()
-    if override:
-        if _local(client, override) is None and try_pull(client, override, progress=progress) is None:
-            raise ImageUnavailable(f"base image {override} (from {BASE_ENV_VAR}) is not present "
-                                   "and cannot be pulled", fix=f"unset {BASE_ENV_VAR}")
-        return override
-    with _exclusive("debian-base"):
-        if _local(client, BASE_OFFICIAL_REF) is not None:
-            return BASE_OFFICIAL_REF
-        sources = parse_apt_sources()
-        tag = base_tag(sources)
-        if _local(client, tag) is not None:
-            _say(progress, f"base: reused {tag}")
-            return tag
-        if try_pull(client, BASE_OFFICIAL_REF, progress=progress) is not None:
-            return BASE_OFFICIAL_REF
-        _debootstrap_base(client, sources, tag, progress)
-        return tag
-
-
-def _debootstrap_base(client: docker.DockerClient, sources: list[AptSource], tag: str,
-                      progress: Progress) -> None:
-    mirrors = [s.uri for s in sources if s.suite == "bookworm" and s.uri.endswith("/debian")]
-    fix = f"make {BASE_OFFICIAL_REF} available locally, or set {BASE_ENV_VAR}"
-    if not mirrors:
-        raise ImageUnavailable("no Debian bookworm mirror found in /etc/apt/sources.list(.d)",
-                               where="/etc/apt", fix=fix)
-    if shutil.which("debootstrap") is None or os.geteuid() != 0:
-        raise ImageUnavailable(f"cannot build the Debian base {tag}: debootstrap needs root and "
-                               "the debootstrap package", fix=f"run scripts/ensure-engine.sh as root, or {fix}")
-    _say(progress, f"base: building {tag} with debootstrap from {mirrors[0]} (about a minute) ...")
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="dr-harness-base-") as work:
-        rootfs, log = Path(work) / "rootfs", Path(work) / "debootstrap.log"
-        with open(log, "wb") as out:
-            try:
-                done = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs),
-                                       mirrors[0]], stdout=out, stderr=subprocess.STDOUT,
-                                      timeout=1200, check=False)
-                code = done.returncode
-            except subprocess.TimeoutExpired:
-                code = -1
-        if code != 0:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-            raise ImageUnavailable(f"debootstrap of {tag} failed (exit {code})", where=mirrors[0],
-                                   fix=fix, evidence=tail)
-        (rootfs / "etc/apt/sources.list").write_text("\n".join(s.line() for s in sources) + "\n")
-        for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
-            for path in (rootfs / junk).glob("*"):
-                if path.is_file() and path.name != "lock":
-                    path.unlink()
-        tarball = Path(work) / "rootfs.tar"
-        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."],
-                       check=True)
-        repo, version = tag.split(":", 1)
-        try:
-            client.api.import_image_from_file(
-                str(tarball), repository=repo, tag=version,
-                changes=['CMD ["bash"]', f"LABEL {RECIPE_HASH_LABEL}={version.rsplit('-', 1)[-1]}"])
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise ImageUnavailable(f"docker import of {tag} failed: {_short(exc)}", fix=fix) from exc
-    if _local(client, tag) is None:
-        raise ImageUnavailable(f"docker import of {tag} produced no image", fix=fix)
-    _say(progress, f"base: built {tag} in {time.monotonic() - started:.0f} s")

@@ -6,8 +6,8 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
     stack      Stack, StackOptions                          PostgreSQL + Redis behind Toxiproxy
     faults     Down, Latency, Timeout, ResetPeer, Bandwidth, Slicer, LimitData, SlowClose,
                Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
-    workload   PostgresInserts, PostgresReads, RedisWrites, RedisReads, HttpProbe,
-               read_back_postgres, read_back_redis
+    workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
+               HttpProbe, read_back_postgres, read_back_redis
     history    History, Op, now
     judging    check, load_objectives, Objectives, Objective, Verdict, assert_met
     errors     HarnessError and its subclasses
@@ -21,11 +21,13 @@ from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRec
                             LimitData, MemoryLimit, Partition, Pause, ResetPeer, Restart, Slicer,
                             SlowClose, Stop, Timeout)
 from harness.history import History, Op, now
+from harness.http_probe import HttpProbe
 from harness.objectives import Objective, Objectives, load_objectives
+from harness.postgres_workload import PostgresInserts, PostgresReads
+from harness.redis_workload import RedisReads, RedisWrites
 from harness.stack import Stack, StackOptions
 from harness.verdicts import Verdict, assert_met
-from harness.workload import (HttpProbe, PostgresInserts, PostgresReads, RedisReads, RedisWrites,
-                              Workload)
+from harness.workload import Workload
 
 __all__ = [
     "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "DrillError", "EngineUnavailable",

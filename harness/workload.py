@@ -1,50 +1,50 @@
-"""Workloads: background clients that drive a service at a fixed rate and record every attempt.
+"""Workload base: a background client driving a service at a fixed rate, recording every attempt.
 
 Record first, judge afterwards: a workload only appends to a History. Every attempt is its own
 op (``invoke``, then ``ok``/``fail``/``info``); retries are never hidden, and a reconnect is part
-of the next attempt. Whether a failed attempt is ``fail`` or ``info`` is decided by the explicit
-mapping in ``harness/clients.py`` (its docstring has the table).
+of the next attempt. Whether a failed attempt is ``fail`` or ``info`` is the subclass's
+``classify``; the concrete workloads use the explicit mapping in ``harness/clients.py`` (its
+docstring has the table).
 
 Scheduling is fixed-rate: attempt n starts at ``start + n / rate_hz`` (no drift); an attempt that
 overruns its slot makes the workload skip to the next free slot, never burst to catch up. A
 workload is bounded by ``max_ops`` and ``max_seconds``. ``stop()`` returns within
 ``stop_timeout_s + 1`` seconds even if an attempt is blocked (a client without timeouts on a
-blackholed socket): it shuts the client's socket down from outside and, if the attempt still
-does not return, abandons it without a completion (checkers treat it as unknown) and records
-nothing for it later. Clients reconnect to the same host:port, which in a stack is a Toxiproxy
-proxy, so a restarted container is reached again without reconfiguration.
+blackholed socket): it calls the subclass's ``interrupt()`` to shut the client's socket down from
+outside and, if the attempt still does not return, abandons it without a completion (checkers
+treat it as unknown) and records nothing for it later. Clients reconnect to the same host:port,
+which in a stack is a Toxiproxy proxy, so a restarted container is reached again without
+reconfiguration.
 
-    with PostgresInserts(history, host="127.0.0.1", port=port, user="dr", password="pw",
-                         dbname="dr", rate_hz=50, max_seconds=60):
+The concrete workloads live beside this module and import it (never the other way round):
+``harness/postgres_workload.py`` (PostgresInserts, PostgresReads), ``harness/redis_workload.py``
+(RedisWrites, RedisReads) and ``harness/http_probe.py`` (HttpProbe). A new one subclasses
+``Workload``:
+
+    class Pings(Workload):
+        f = "ping"
+
+        def attempt(self, attempt: Attempt) -> Any:
+            attempt.sent = True                 # from here on a failure is indeterminate
+            return ping_my_service()
+
+    with Pings(history, process="pinger", rate_hz=10, max_seconds=30):
         ...                                     # inject a fault, wait, heal
-    survivors = read_back_postgres(host="127.0.0.1", port=port, user="dr", password="pw",
-                                   dbname="dr")
 """
 
 from __future__ import annotations
 
-import http.client
 import math
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import psycopg
-import redis
-from psycopg import sql
-
-from harness.clients import (PostgresEndpoint, RedisEndpoint, classify_http_error,
-                             classify_postgres_error, classify_redis_error, create_ids_table,
-                             describe, http_get, read_back_postgres, read_back_redis,
-                             redis_socket_fd, shutdown_socket, table_identifier)
-from harness.errors import ConfigError, ServiceNotReady
+from harness.clients import describe
+from harness.errors import ConfigError
 from harness.history import History, Op
 
-__all__ = ["Attempt", "Workload", "PostgresInserts", "PostgresReads", "RedisWrites",
-           "RedisReads", "HttpProbe", "read_back_postgres", "read_back_redis",
-           "classify_postgres_error", "classify_redis_error", "classify_http_error"]
+__all__ = ["Attempt", "Workload"]
 
 
 @dataclass
@@ -230,247 +230,3 @@ class Workload:
             hook()
         except Exception:
             pass
-
-
-class _PostgresWorkload(Workload):
-    """Shared by PostgreSQL workloads: one autocommit connection, reopened after any error."""
-
-    def __init__(self, history: History, *, host: str, port: int, user: str, password: str,
-                 dbname: str, process: str, rate_hz: float, statement_timeout_ms: int | None,
-                 connect_timeout_s: float | None, max_ops: int, max_seconds: float) -> None:
-        deadline = None if statement_timeout_ms is None else statement_timeout_ms / 1000 + 1.0
-        super().__init__(history, process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds, op_deadline_s=deadline)
-        self.endpoint = PostgresEndpoint(host, port, user, password, dbname,
-                                         statement_timeout_ms, connect_timeout_s)
-        self._conn: psycopg.Connection | None = None
-
-    def connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self.reset()
-            self._conn = self.endpoint.connect()
-        return self._conn
-
-    def classify(self, exc: BaseException, *, sent: bool) -> str:
-        return classify_postgres_error(exc, sent=sent)
-
-    def interrupt(self) -> bool:
-        conn = self._conn
-        if conn is None or conn.closed:
-            return False
-        return shutdown_socket(conn.pgconn.socket)
-
-    def reset(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-
-class PostgresInserts(_PostgresWorkload):
-    """Inserts ids 1, 2, 3... into ``table`` (one per attempt); ok once the commit is acknowledged.
-
-    ``statement_timeout_ms=None, connect_timeout_s=None`` is the fragile client without timeouts
-    (no statement timeout, no client-side deadline) that negative controls need.
-    """
-
-    f = "insert"
-
-    def __init__(self, history: History, *, host: str, port: int, user: str, password: str,
-                 dbname: str, table: str = "dr_writes", rate_hz: float = 50,
-                 statement_timeout_ms: int | None = 1000, connect_timeout_s: float | None = 2,
-                 process: str = "pg-writer", max_ops: int = 10_000,
-                 max_seconds: float = 300.0, payload_bytes: int = 0) -> None:
-        super().__init__(history, host=host, port=port, user=user, password=password,
-                         dbname=dbname, process=process, rate_hz=rate_hz,
-                         statement_timeout_ms=statement_timeout_ms,
-                         connect_timeout_s=connect_timeout_s, max_ops=max_ops,
-                         max_seconds=max_seconds)
-        if payload_bytes < 0:
-            raise ValueError(f"payload_bytes must be >= 0: {payload_bytes}")
-        self.table = table
-        self.payload_bytes = payload_bytes
-        self._insert = sql.SQL("INSERT INTO {} (id, payload) VALUES (%s, %s)").format(
-            table_identifier(table))
-
-    def prepare(self) -> None:
-        try:
-            create_ids_table(self.connection(), self.table)
-        except psycopg.Error as exc:
-            self.reset()
-            raise ServiceNotReady(f"could not create table {self.table!r}: {describe(exc)}",
-                                  where=f"{self.endpoint.host}:{self.endpoint.port}",
-                                  fix="start the workload once PostgreSQL answers") from exc
-
-    def value_for(self, number: int) -> int:
-        return number
-
-    def attempt(self, attempt: Attempt) -> Any:
-        conn = self.connection()
-        attempt.sent = True
-        payload = _payload(attempt.value, self.payload_bytes) if self.payload_bytes else None
-        conn.execute(self._insert, (attempt.value, payload))
-        return None
-
-    def read_ids(self) -> set[int]:
-        """The ids in the table now (through the same endpoint)."""
-        e = self.endpoint
-        return read_back_postgres(host=e.host, port=e.port, user=e.user, password=e.password,
-                                  dbname=e.dbname, table=self.table)
-
-
-def _payload(seed: int, size: int) -> str:
-    """Incompressible text of ``size`` characters (PostgreSQL would compress a repeated one)."""
-    import hashlib
-    out = bytearray()
-    block = str(seed).encode()
-    while len(out) < size:
-        block = hashlib.sha256(block).digest()
-        out += block.hex().encode()
-    return out[:size].decode()
-
-
-class PostgresReads(_PostgresWorkload):
-    """Runs ``query`` (default ``SELECT 1``) per attempt; ok value is the first column."""
-
-    f = "read"
-
-    def __init__(self, history: History, *, host: str, port: int, user: str, password: str,
-                 dbname: str, query: str = "SELECT 1", rate_hz: float = 50,
-                 statement_timeout_ms: int | None = 1000, connect_timeout_s: float | None = 2,
-                 process: str = "pg-reader", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
-        super().__init__(history, host=host, port=port, user=user, password=password,
-                         dbname=dbname, process=process, rate_hz=rate_hz,
-                         statement_timeout_ms=statement_timeout_ms,
-                         connect_timeout_s=connect_timeout_s, max_ops=max_ops,
-                         max_seconds=max_seconds)
-        self.query = query
-
-    def attempt(self, attempt: Attempt) -> Any:
-        conn = self.connection()
-        attempt.sent = True
-        row = conn.execute(self.query).fetchone()
-        return row[0] if row else None
-
-
-class _RedisWorkload(Workload):
-    """Shared by Redis workloads: one redis-py connection without hidden retries."""
-
-    def __init__(self, history: History, *, host: str, port: int, password: str | None,
-                 socket_timeout_s: float | None, connect_timeout_s: float | None,
-                 process: str, rate_hz: float, max_ops: int, max_seconds: float) -> None:
-        super().__init__(history, process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
-        self.endpoint = RedisEndpoint(host, port, password, socket_timeout_s, connect_timeout_s)
-        self._conn: redis.Connection | None = None
-
-    def command(self, attempt: Attempt, *args: Any) -> Any:
-        if self._conn is None:
-            self._conn = self.endpoint.connect()
-        attempt.sent = True
-        self._conn.send_command(*args)
-        return self._conn.read_response()
-
-    def classify(self, exc: BaseException, *, sent: bool) -> str:
-        return classify_redis_error(exc, sent=sent)
-
-    def interrupt(self) -> bool:
-        fd = redis_socket_fd(self._conn) if self._conn is not None else None
-        return fd is not None and shutdown_socket(fd)
-
-    def reset(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.disconnect()
-
-
-class RedisWrites(_RedisWorkload):
-    """RPUSHes ids 1, 2, 3... onto the list ``key``; ok once Redis replied."""
-
-    f = "write"
-
-    def __init__(self, history: History, *, host: str, port: int, password: str | None = None,
-                 key: str = "dr:writes", rate_hz: float = 50,
-                 socket_timeout_s: float | None = 0.1, connect_timeout_s: float | None = 0.1,
-                 process: str = "redis-writer", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
-        super().__init__(history, host=host, port=port, password=password,
-                         socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s,
-                         process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
-        self.key = key
-
-    def value_for(self, number: int) -> int:
-        return number
-
-    def attempt(self, attempt: Attempt) -> Any:
-        self.command(attempt, "RPUSH", self.key, attempt.value)
-        return None
-
-    def read_ids(self) -> set[int]:
-        """The ids in the list now (through the same endpoint)."""
-        e = self.endpoint
-        return read_back_redis(host=e.host, port=e.port, password=e.password, key=self.key)
-
-
-class RedisReads(_RedisWorkload):
-    """PINGs (or GETs ``key`` when given) per attempt; ok value is the reply."""
-
-    f = "read"
-
-    def __init__(self, history: History, *, host: str, port: int, password: str | None = None,
-                 key: str | None = None, rate_hz: float = 50,
-                 socket_timeout_s: float | None = 0.1, connect_timeout_s: float | None = 0.1,
-                 process: str = "redis-reader", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
-        super().__init__(history, host=host, port=port, password=password,
-                         socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s,
-                         process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
-        self.key = key
-
-    def attempt(self, attempt: Attempt) -> Any:
-        args = ("GET", self.key) if self.key is not None else ("PING",)
-        reply = self.command(attempt, *args)
-        return reply.decode() if isinstance(reply, bytes) else reply
-
-
-class HttpProbe(Workload):
-    """GETs ``url`` on a fresh connection per attempt; 2xx is ok (value: the status)."""
-
-    f = "probe"
-
-    def __init__(self, history: History, url: str, *, timeout_s: float | None = 1.0,
-                 rate_hz: float = 10, process: str = "http-probe", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
-        super().__init__(history, process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"probe url {url!r} is not an http(s) URL",
-                              where=f"HttpProbe(process={process!r})",
-                              fix="pass e.g. http://127.0.0.1:8080/health")
-        self.url = url
-        self.timeout_s = timeout_s
-        self._target = parts
-        self._path = parts.path + (f"?{parts.query}" if parts.query else "")
-        self._conn: http.client.HTTPConnection | None = None
-
-    def attempt(self, attempt: Attempt) -> Any:
-        factory = (http.client.HTTPSConnection if self._target.scheme == "https"
-                   else http.client.HTTPConnection)
-        self._conn = conn = factory(self._target.hostname, self._target.port,
-                                    timeout=self.timeout_s)
-        try:
-            conn.connect()
-            attempt.sent = True
-            return http_get(conn, self._path)
-        finally:
-            conn.close()
-
-    def classify(self, exc: BaseException, *, sent: bool) -> str:
-        return classify_http_error(exc, sent=sent)
-
-    def interrupt(self) -> bool:
-        sock = self._conn.sock if self._conn is not None else None
-        return sock is not None and shutdown_socket(sock.fileno())

@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from harness.stack import StackOptions
-from harness.workload import PostgresInserts, read_back_postgres
+from harness import PostgresInserts, StackOptions, read_back_postgres
 
 
 @pytest.mark.docker

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from harness.workload import PostgresReads
+from harness import PostgresReads
 
 
 @pytest.mark.docker

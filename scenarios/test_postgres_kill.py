@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from harness.workload import PostgresInserts, read_back_postgres
+from harness import PostgresInserts, read_back_postgres
 
 
 @pytest.mark.docker

@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from harness.stack import StackOptions
-from harness.workload import RedisWrites, read_back_redis
+from harness import RedisWrites, StackOptions, read_back_redis
 
 
 @pytest.mark.docker

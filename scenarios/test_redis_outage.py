@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from harness.workload import RedisReads
+from harness import RedisReads
 
 
 @pytest.mark.docker

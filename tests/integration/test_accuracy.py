@@ -6,7 +6,7 @@ import pytest
 
 from harness.checkers import check
 from harness.history import History
-from harness.workload import RedisReads
+from harness.redis_workload import RedisReads
 
 pytestmark = pytest.mark.docker
 

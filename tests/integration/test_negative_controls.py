@@ -10,10 +10,11 @@ import time
 import pytest
 
 from harness.checkers import check
+from harness.clients import read_back_postgres, read_back_redis
 from harness.objectives import load_objectives
+from harness.postgres_workload import PostgresInserts
+from harness.redis_workload import RedisReads, RedisWrites
 from harness.stack import StackOptions
-from harness.workload import (PostgresInserts, RedisReads, RedisWrites, read_back_postgres,
-                              read_back_redis)
 
 pytestmark = pytest.mark.docker
 

@@ -1,4 +1,5 @@
-"""Integration tests of harness.workload against real PostgreSQL and Redis containers.
+"""Integration tests of the workloads (harness.workload, harness.postgres_workload,
+harness.redis_workload) against real PostgreSQL and Redis containers.
 
 Each container publishes its port on a fixed free 127.0.0.1 port, so a killed-and-restarted
 container is reached again at the same address, as it would be through Toxiproxy.
@@ -19,10 +20,12 @@ import redis
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.cleanup import remove_run
+from harness.clients import read_back_postgres, read_back_redis
 from harness.history import History, Op, now
 from harness.labels import new_run_id, run_labels
-from harness.workload import (PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
-                              read_back_postgres, read_back_redis)
+from harness.postgres_workload import PostgresInserts, PostgresReads
+from harness.redis_workload import RedisReads, RedisWrites
+from harness.workload import Workload
 
 pytestmark = pytest.mark.docker
 

@@ -19,7 +19,8 @@ from harness.clients import (HttpStatusError, classify_http_error, classify_post
                              classify_redis_error, describe)
 from harness.errors import ConfigError
 from harness.history import History
-from harness.workload import Attempt, HttpProbe, Workload
+from harness.http_probe import HttpProbe
+from harness.workload import Attempt, Workload
 
 # -- the mapping tables ----------------------------------------------------------------------
 

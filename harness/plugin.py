@@ -14,6 +14,7 @@ Fixtures a scenario uses:
 from __future__ import annotations
 
 import os
+import random
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 run.objectives.require(marker.args, where=item.nodeid)
             except ConfigError as err:
                 raise pytest.UsageError(str(err)) from None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Seed ``random`` per scenario from the run's seed and the node id (reproducible choices)."""
+    random.seed(f"{item.config.stash[RUN].settings.seed}:{item.nodeid}")
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -270,9 +276,30 @@ def _start_stack(build: Any) -> Any:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     data = item.stash.get(DATA, None)
+    if report.when == "call" and not report.skipped:
+        data = _data(item)
+        data.verdicts.extend(_unjudged(item, data))
     if report.when == "call" or (report.when == "setup" and not report.passed):
         _record(item, report, data)
     return report
+
+
+def _unjudged(item: pytest.Item, data: ScenarioData) -> list[Verdict]:
+    """An "unknown" verdict for each limit of an objective the scenario names but never judged.
+
+    A scenario that says it checks an objective and then measures nothing must not read as a pass.
+    """
+    run = item.config.stash[RUN]
+    judged = {v.objective for v in data.verdicts}
+    named = [oid for marker in item.iter_markers("objectives") for oid in marker.args]
+    missing: list[Verdict] = []
+    for oid in dict.fromkeys(named):
+        if oid in judged or oid not in run.objectives:
+            continue
+        missing += [Verdict(oid, limit.name, limit.value, None, limit.unit, "unknown",
+                            "the scenario names this objective but never judged it, so nothing "
+                            "was measured") for limit in run.objectives[oid].limits]
+    return missing
 
 
 def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | None) -> None:

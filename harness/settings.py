@@ -11,7 +11,9 @@ Precedence, highest first: command-line option > environment variable > default.
 | readiness limit  |                   | HARNESS_READY_TIMEOUT_S| 90 s                          |
 | Toxiproxy API port on 127.0.0.1 | | HARNESS_TOXIPROXY_API_PORT | any free port          |
 
-``--seed last`` reuses the seed of the newest report (``reports/latest/report.json``).
+``--seed last`` reuses the seed of the newest report (``reports/latest/report.json``). Before each
+scenario Python's ``random`` is seeded with ``"<seed>:<node id>"``, so random choices a scenario
+makes (which service to kill, when) repeat with the same seed.
 """
 
 from __future__ import annotations

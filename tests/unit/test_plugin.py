@@ -337,3 +337,35 @@ def test_no_report_writes_nothing(inner: pytest.Pytester) -> None:
     reports = inner.path / "reports"
     assert not reports.exists() or not any(reports.iterdir())
     assert not [line for line in result.outlines if line.startswith("harness report:")]
+
+
+def test_named_but_unjudged_objective_is_unknown_and_a_no_go_in_sign_off(inner: pytest.Pytester) -> None:
+    """A scenario marked with an objective that never calls ``judge`` gets UNKNOWN verdicts, never a pass."""
+    oid = "demo-recovery"
+    inner.makepyfile(test_unjudged=f'''
+import pytest
+
+@pytest.mark.objectives("{oid}")
+def test_measures_nothing(history):
+    pass
+''')
+    result = run(inner, "--sign-off")
+    unknown = [line for line in result.outlines if line.startswith(f"UNKNOWN {oid}")]
+    assert unknown and "never judged" in unknown[0], "\n".join(result.outlines)
+    assert result.ret != 0 and any("NO-GO" in line for line in result.outlines)
+
+
+def test_seed_makes_random_choices_repeat(inner: pytest.Pytester) -> None:
+    """Two runs with the same --seed draw the same random numbers in a scenario; another seed differs."""
+    inner.makepyfile(test_draw='''
+import random
+
+def test_draw():
+    print("DRAW", random.random())
+''')
+
+    def draw(seed: str) -> str:
+        result = run(inner, "-s", f"--seed={seed}")
+        return next(line.split("DRAW", 1)[1].split()[0] for line in result.outlines if "DRAW" in line)
+
+    assert draw("7") == draw("7") != draw("8")

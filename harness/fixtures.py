@@ -1,0 +1,174 @@
+"""The fixtures a scenario uses: the engine, images, the stack, its history and the judge.
+
+    stack          the default stack (session-scoped, reset before each scenario)
+    stack_factory  a stack variant for one scenario: ``stack_factory(StackOptions(...))``
+    history        this scenario's History (faults, workloads and drills record into it)
+    judge          ``judge("objective-id", f="insert", observed=ids)``: verdicts, recorded for the
+                   report, and a failed assertion with the explanation when an objective is breached
+    objectives     the validated objectives file
+    docker_client  the engine (sweeps leftovers of dead runs; removes this run's objects at the end)
+    images         PostgreSQL, Redis and Toxiproxy images, resolved once per run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError, HarnessError, ImageUnavailable
+from harness.history import History
+from harness.objectives import Objectives
+from harness.session import RUN, RunState, data_of, say
+from harness.verdicts import Verdict, assert_met
+
+
+@pytest.fixture(scope="session")
+def harness_run(request: pytest.FixtureRequest) -> RunState:
+    """The run's settings, objectives and environment."""
+    return request.config.stash[RUN]
+
+
+@pytest.fixture(scope="session")
+def objectives(harness_run: RunState) -> Objectives:
+    """The validated objectives file of this run."""
+    return harness_run.objectives
+
+
+@pytest.fixture(scope="session")
+def docker_client(harness_run: RunState) -> Iterator[Any]:
+    """A Docker client for the engine at DOCKER_HOST or the default socket; sweeps dead runs."""
+    from harness.cleanup import remove_run, sweep_stale
+    from harness.engine import connect, engine_info
+
+    try:
+        client = connect()
+    except HarnessError as err:
+        pytest.exit(str(err), returncode=3)
+    harness_run.client = client
+    harness_run.environment["engine"] = engine_info(client)
+    sweep_stale(client, progress=say)
+    yield client
+    remove_run(client, harness_run.settings.run_id)
+
+
+@pytest.fixture(scope="session")
+def images(docker_client: Any, harness_run: RunState) -> dict[str, Any]:
+    """PostgreSQL, Redis and Toxiproxy images: present, pulled or built from compose/images/."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.images import SPECS, resolve
+
+    wanted = ("postgres", "redis", "toxiproxy")
+    try:
+        with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+            futures = {name: pool.submit(resolve, docker_client, SPECS[name], progress=say)
+                       for name in wanted}
+            resolved = {name: fut.result() for name, fut in futures.items()}
+    except HarnessError as err:
+        pytest.exit(str(err), returncode=3)
+    harness_run.environment.setdefault("images", {}).update(
+        {name: _image_dict(image) for name, image in resolved.items()})
+    return resolved
+
+
+@pytest.fixture(scope="session")
+def _session_stack(docker_client: Any, images: dict[str, Any], harness_run: RunState) -> Iterator[Any]:
+    from harness.stack import Stack, StackOptions
+
+    settings = harness_run.settings
+    stack = _start_stack(lambda: Stack(docker_client, settings.run_id, images,
+                                       StackOptions(toxiproxy_api_port=settings.toxiproxy_api_port),
+                                       ready_timeout_s=settings.ready_timeout_s, progress=say))
+    holder = {"stack": stack}
+    yield holder
+    holder["stack"].close()
+
+
+@pytest.fixture
+def history(request: pytest.FixtureRequest) -> History:
+    """This scenario's History."""
+    return data_of(request.node).history
+
+
+@pytest.fixture
+def stack(_session_stack: dict[str, Any], request: pytest.FixtureRequest) -> Any:
+    """The default stack, healed and reset before the scenario (rebuilt if it cannot be made clean)."""
+    data = data_of(request.node)
+    current = _session_stack["stack"]
+    try:
+        elapsed = current.reset()
+    except Exception as exc:  # noqa: BLE001 - any failure to clean means: rebuild
+        say(f"[harness] stack could not be made clean ({type(exc).__name__}: {exc}); rebuilding")
+        current.close()
+        from harness.stack import Stack
+        current = _start_stack(lambda: Stack(current.client, current.run_id, current.images,
+                                             current.options, current.ready_timeout_s,
+                                             progress=say))
+        _session_stack["stack"] = current
+        elapsed = 0.0
+    request.node.user_properties.append(("stack_reset_s", f"{elapsed:.3f}"))
+    current.bind(data.history, data.fault_records)
+    data.used_stack = True
+    yield current
+    current.bind(None, None)
+
+
+@pytest.fixture
+def stack_factory(docker_client: Any, images: dict[str, Any], harness_run: RunState,
+                  request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Build a stack variant for this scenario only; it is removed when the scenario ends."""
+    from harness.stack import Stack, StackOptions
+
+    data = data_of(request.node)
+    made: list[Any] = []
+
+    def make(options: StackOptions | None = None) -> Any:
+        built = _start_stack(lambda: Stack(docker_client, harness_run.settings.run_id, images,
+                                           options or StackOptions(),
+                                           ready_timeout_s=harness_run.settings.ready_timeout_s,
+                                           progress=say))
+        built.bind(data.history, data.fault_records)
+        data.used_stack = True
+        made.append(built)
+        return built
+
+    yield make
+    for built in made:
+        built.close()
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest, harness_run: RunState) -> Any:
+    """Judge the scenario's history against a named objective; a breach fails the scenario."""
+    from harness.checkers import check
+
+    data = data_of(request.node)
+
+    def judge_(objective_id: str, **kwargs: Any) -> list[Verdict]:
+        try:
+            objective = harness_run.objectives.require([objective_id], where=request.node.nodeid)[0]
+        except ConfigError as err:
+            pytest.fail(str(err), pytrace=False)
+        verdicts = check(objective, data.history, **kwargs)
+        data.verdicts.extend(verdicts)
+        assert_met(verdicts, strict=harness_run.settings.sign_off)
+        return verdicts
+
+    return judge_
+
+
+def _start_stack(build: Any) -> Any:
+    try:
+        return build().start()
+    except HarnessError as err:
+        error = err   # fail/skip outside the except: no chained exception printed twice
+    if isinstance(error, ImageUnavailable):
+        pytest.skip(str(error))
+    pytest.fail(str(error), pytrace=False)
+
+
+def _image_dict(image: Any) -> dict[str, Any]:
+    return {"ref": image.ref, "id": image.id, "source": image.source,
+            "equivalent_of": getattr(image, "equivalent_of", None)}

@@ -1,0 +1,79 @@
+"""Run-wide and per-scenario state the plugin keeps on pytest's config and items.
+
+``RunState`` lives on the config (settings, objectives, what the run recorded); ``ScenarioData`` on
+each test item (its history, fault records and verdicts). ``say`` prints a progress line past
+pytest's output capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.history import History
+from harness.objectives import Objectives
+from harness.settings import Settings
+from harness.verdicts import Verdict
+
+
+@dataclass
+class ScenarioData:
+    """What one scenario recorded: its history, faults and verdicts."""
+
+    history: History = field(default_factory=History)
+    fault_records: list[Any] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    used_stack: bool = False
+
+
+@dataclass
+class RunState:
+    """Run-wide state kept on the pytest config."""
+
+    settings: Settings
+    objectives: Objectives
+    started_at: str
+    scenarios: list[Any] = field(default_factory=list)
+    verdict_lines: list[str] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    client: Any = None
+    report_dir: Path | None = None
+    no_go: list[str] = field(default_factory=list)
+
+
+RUN = pytest.StashKey[RunState]()
+
+
+HARNESS_FIXTURES = {"stack", "stack_factory", "history", "judge", "docker_client", "images"}
+
+
+DATA = pytest.StashKey[ScenarioData]()
+
+
+CONFIGS: list[pytest.Config] = []
+
+
+def say(line: str) -> None:
+    """Print a progress line past pytest's output capture, so long set-up steps are visible."""
+    capman = CONFIGS[-1].pluginmanager.getplugin("capturemanager") if CONFIGS else None
+    if capman is None:
+        print(line, flush=True)
+        return
+    with capman.global_and_fixture_disabled():
+        print("\n" + line, flush=True)
+
+
+def data_of(item: pytest.Item) -> ScenarioData:
+    """The scenario data of ``item``, created on first use."""
+    if DATA not in item.stash:
+        item.stash[DATA] = ScenarioData()
+    return item.stash[DATA]
+
+
+def iso_now() -> str:
+    """Now, as an ISO-8601 UTC timestamp to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

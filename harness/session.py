@@ -7,6 +7,7 @@ pytest's output capture.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,14 +58,21 @@ DATA = pytest.StashKey[ScenarioData]()
 CONFIGS: list[pytest.Config] = []
 
 
+_SAY_LOCK = threading.Lock()  # images are resolved in parallel threads
+
+
 def say(line: str) -> None:
     """Print a progress line past pytest's output capture, so long set-up steps are visible."""
-    capman = CONFIGS[-1].pluginmanager.getplugin("capturemanager") if CONFIGS else None
-    if capman is None:
+    plugins = CONFIGS[-1].pluginmanager if CONFIGS else None
+    capman = plugins.getplugin("capturemanager") if plugins else None
+    terminal = plugins.getplugin("terminalreporter") if plugins else None
+    if capman is None or terminal is None:
         print(line, flush=True)
         return
-    with capman.global_and_fixture_disabled():
-        print("\n" + line, flush=True)
+    with _SAY_LOCK, capman.global_and_fixture_disabled():
+        terminal.ensure_newline()      # after a test file's name, start a line of our own
+        terminal.write_line(line)
+        terminal.flush()
 
 
 def data_of(item: pytest.Item) -> ScenarioData:

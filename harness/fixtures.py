@@ -153,7 +153,11 @@ def judge(request: pytest.FixtureRequest, harness_run: RunState) -> Any:
             pytest.fail(str(err), pytrace=False)
         verdicts = check(objective, data.history, **kwargs)
         data.verdicts.extend(verdicts)
-        assert_met(verdicts, strict=harness_run.settings.sign_off)
+        try:
+            assert_met(verdicts, strict=harness_run.settings.sign_off)
+        except AssertionError as breach:
+            runbook = f"; runbook: {objective.runbook}" if objective.runbook else ""
+            raise AssertionError(f"{breach}\n  owner: {objective.owner}{runbook}") from None
         return verdicts
 
     return judge_

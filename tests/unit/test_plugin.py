@@ -279,6 +279,7 @@ def test_breached_objective_fails_with_the_explanation(inner: pytest.Pytester) -
     assert rto["explanation"] in out
     fail_lines = [line for line in result.outlines if line.startswith("FAIL demo-recovery rto")]
     assert len(fail_lines) == 1 and rto["explanation"] in fail_lines[0]
+    assert "owner: team-test; runbook: docs/runbooks/demo.md" in out   # who to call, what to read
 
 
 # -- sign-off and --no-report ------------------------------------------------------------------

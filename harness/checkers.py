@@ -32,8 +32,8 @@ from typing import Any, Callable, Iterable
 
 from harness.history import History
 from harness.objectives import Limit, Objective
-from harness.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows, is_ok,
-                            latency_quantile, latency_s, quantile, select_window)
+from harness.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
+                            in_phase, is_ok, latency_quantile, latency_s, quantile, select_window)
 from harness.verdicts import FAIL, PASS, UNKNOWN, Measurement, Verdict, format_number
 
 WRITE_FS = frozenset({"insert", "write", "set", "add"})
@@ -173,8 +173,12 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
         return Measurement(None, "s", f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
                            f"history ends at {_t(end)}", at_least=end - ref)
     done = pairs[start][1]
+    during = in_phase(client_pairs(history, f), window, "during")
+    unbitten = "" if any(not is_ok(p) for p in during) else (
+        f"; note: none of the {len(during)} client ops during the fault failed, so there was "
+        "nothing to recover from (did the fault reach the clients' path?)")
     return Measurement(done.time - ref, "s", f"{window.name} {since} at {_t(ref)}, first of {consecutive} ok ops "
-                       f"in a row completed at {_t(done.time)}")
+                       f"in a row completed at {_t(done.time)}{unbitten}")
 
 
 def steady_state_after_heal(history: History, *, f: FOp = None, fault: str | None = None,

@@ -390,3 +390,11 @@ def test_fault_selects_the_window_by_name():
     assert check(objective(rto="1 s"), h)[0].validity == "pass"
     assert check(objective(rto="0.2 s"), h, fault="second")[0].validity == "fail"
     assert check(objective(rto="1 s"), h, fault="third")[0].validity == "unknown"
+
+
+def test_recovery_says_when_the_fault_never_reached_the_clients():
+    """A fault during which every op succeeded still measures, but the explanation says it did not bite."""
+    h = outage_history(down_until=1.0)   # nothing fails: the "outage" was invisible to the clients
+    m = recovery_time(h, f="read")
+    assert "nothing to recover from" in m.explanation
+    assert "nothing to recover from" not in recovery_time(outage_history(), f="read").explanation

@@ -1,6 +1,6 @@
 """The harness's one Toxiproxy client, for the official server and the project's compatible one.
 
-``ToxiproxyAPI(url)`` speaks the Toxiproxy HTTP API (v2.12.0, see /work/shared/toxiproxy-api.md).
+``ToxiproxyAPI(url)`` speaks the Toxiproxy HTTP API (v2.12.0, see ../shared/toxiproxy-api.md).
 It builds on toxiproxy-python 0.1.1 for the reads and deletes it covers (``GET /version``,
 ``GET /proxies``, ``GET .../toxics``, ``DELETE``), whose only errors are 404s that the library
 maps to exceptions. Writes go through ``requests`` with a timeout, because the library has no

@@ -1,4 +1,4 @@
-"""Fixtures for the black-box Toxiproxy v2 conformance suite (spec: /work/shared/toxiproxy-api.md).
+"""Fixtures for the black-box Toxiproxy v2 conformance suite (spec: ../shared/toxiproxy-api.md).
 
 The server under test is named by ``TOXIPROXY_URL`` (for example the official binary at
 http://127.0.0.1:8474; set ``TOXIPROXY_OFFICIAL=1`` when it is the official one). Without it, a

@@ -6,11 +6,9 @@ is reached again at the same host:port. Failed attempts are classified fail/info
 ``classify_postgres_error`` in ``harness/clients.py``. With ``statement_timeout_ms`` set, a
 watchdog interrupts any attempt that runs past the statement timeout plus one second.
 
-    with PostgresInserts(history, host="127.0.0.1", port=port, user="dr", password="pw",
-                         dbname="dr", rate_hz=50, max_seconds=60):
+    with PostgresInserts(history, **stack.postgres.conninfo, rate_hz=50, max_seconds=60):
         ...                                     # inject a fault, wait, heal
-    survivors = read_back_postgres(host="127.0.0.1", port=port, user="dr", password="pw",
-                                   dbname="dr")
+    survivors = read_back_postgres(**stack.postgres.conninfo)
 """
 
 from __future__ import annotations

@@ -27,11 +27,11 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.cleanup import remove_run  # noqa: E402
-from harness.engine import connect  # noqa: E402
-from harness.images import SPECS, resolve  # noqa: E402
-from harness.labels import new_run_id, run_labels  # noqa: E402
-from harness.stack import Stack, StackOptions  # noqa: E402
+from harness.stack.cleanup import remove_run  # noqa: E402
+from harness.stack.core import Stack, StackOptions  # noqa: E402
+from harness.stack.engine import connect  # noqa: E402
+from harness.stack.images import SPECS, resolve  # noqa: E402
+from harness.stack.labels import new_run_id, run_labels  # noqa: E402
 
 
 def bare_start(client, image: str, run_id: str) -> float:

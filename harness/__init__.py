@@ -11,23 +11,23 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
     history    History, Op, now
     judging    check, load_objectives, Objectives, Objective, Verdict, assert_met
     errors     HarnessError and its subclasses
+
+Each noun of the model has one folder: ``stack/``, ``faults/``, ``workloads/``, ``judging/``,
+``report/`` and ``plugin/`` (the pytest plugin, which nothing else imports); ``history.py``,
+``errors.py`` and the Toxiproxy client ``toxiproxy.py`` are the ground floor that every folder may
+use. ``tests/unit/test_layout.py`` keeps the arrows one way.
 """
 
-from harness.checkers import check
-from harness.clients import read_back_postgres, read_back_redis
 from harness.errors import (ConfigError, DrillError, EngineUnavailable, FaultError, HarnessError,
                             ImageUnavailable, PortInUse, ServiceNotReady)
-from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRecord, Kill, Latency,
-                            LimitData, MemoryLimit, Partition, Pause, ResetPeer, Restart, Slicer,
-                            SlowClose, Stop, Timeout)
+from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRecord, Kill, Latency, LimitData,
+                            MemoryLimit, Partition, Pause, ResetPeer, Restart, Slicer, SlowClose, Stop,
+                            Timeout)
 from harness.history import History, Op, now
-from harness.http_probe import HttpProbe
-from harness.objectives import Objective, Objectives, load_objectives
-from harness.postgres_workload import PostgresInserts, PostgresReads
-from harness.redis_workload import RedisReads, RedisWrites
+from harness.judging import Objective, Objectives, Verdict, assert_met, check, load_objectives
 from harness.stack import Stack, StackOptions
-from harness.verdicts import Verdict, assert_met
-from harness.workload import Workload
+from harness.workloads import (HttpProbe, PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
+                               read_back_postgres, read_back_redis)
 
 __all__ = [
     "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "DrillError", "EngineUnavailable",

@@ -13,7 +13,7 @@ is ``time.monotonic()`` minus the moment this module was first imported.
     for invoke, completion in h.pairs(): ...
     h.write_jsonl("reports/run/history.jsonl"); History.read_jsonl(...)
 
-Checkers read histories and never touch Docker; see harness/checkers.py.
+Checkers read histories and never touch Docker; see harness/judging/checkers.py.
 """
 
 from __future__ import annotations

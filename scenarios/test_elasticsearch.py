@@ -3,7 +3,7 @@
 import pytest
 
 from harness.errors import ImageUnavailable
-from harness.images import SPECS, resolve
+from harness.stack.images import SPECS, resolve
 
 
 @pytest.mark.docker

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from harness.engine import connect
+from harness.stack.engine import connect
 
 
 @pytest.fixture(scope="session")

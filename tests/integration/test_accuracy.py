@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from harness.checkers import check
 from harness.history import History
-from harness.redis_workload import RedisReads
+from harness.judging.checkers import check
+from harness.workloads.redis import RedisReads
 
 pytestmark = pytest.mark.docker
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.cleanup import leftovers, remove_run
 from harness.errors import ImageUnavailable, ServiceNotReady
-from harness.images import SPECS, resolve
-from harness.labels import new_run_id
-from harness.stack import Stack, StackOptions
+from harness.stack.cleanup import leftovers, remove_run
+from harness.stack.core import Stack, StackOptions
+from harness.stack.images import SPECS, resolve
+from harness.stack.labels import new_run_id
 
 pytestmark = pytest.mark.docker
 

@@ -19,7 +19,7 @@ import docker
 import pytest
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from harness.cleanup import leftovers, remove_run
+from harness.stack.cleanup import leftovers, remove_run
 
 pytestmark = pytest.mark.docker
 
@@ -44,7 +44,7 @@ import json
 import time
 from pathlib import Path
 
-from harness.cleanup import leftovers
+from harness.stack.cleanup import leftovers
 
 MARKER = Path({marker!r})
 

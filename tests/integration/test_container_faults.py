@@ -26,7 +26,7 @@ from harness.errors import FaultError
 from harness.faults import CpuQuota, DiskFull, Kill, MemoryLimit, Partition, Pause, Restart, Stop
 from harness.faults.resource import CGROUP_UNLIMITED_BYTES
 from harness.history import History
-from harness.labels import RUN_LABEL, new_run_id, run_labels
+from harness.stack.labels import RUN_LABEL, new_run_id, run_labels
 
 pytestmark = pytest.mark.docker
 

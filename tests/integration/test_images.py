@@ -1,4 +1,4 @@
-"""Integration tests for harness/images.py and harness/engine.py against the real Docker engine.
+"""Integration tests for harness/stack/images.py and harness/stack/engine.py against the real Docker engine.
 
 Each resolved image is proven to honour its official image's contract with a real container,
 reached only through a port published on 127.0.0.1.
@@ -19,10 +19,10 @@ import redis
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from harness.engine import connect, engine_info
 from harness.errors import EngineUnavailable, ImageUnavailable
-from harness.images import SPECS, ImageSpec, ResolvedImage, resolve, resolve_many
-from harness.labels import new_run_id, run_labels
+from harness.stack.engine import connect, engine_info
+from harness.stack.images import SPECS, ImageSpec, ResolvedImage, resolve, resolve_many
+from harness.stack.labels import new_run_id, run_labels
 
 pytestmark = pytest.mark.docker
 

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from harness.checkers import check
-from harness.clients import read_back_postgres, read_back_redis
-from harness.objectives import load_objectives
-from harness.postgres_workload import PostgresInserts
-from harness.redis_workload import RedisReads, RedisWrites
-from harness.stack import StackOptions
+from harness.judging.checkers import check
+from harness.judging.objectives import load_objectives
+from harness.stack.core import StackOptions
+from harness.workloads.clients import read_back_postgres, read_back_redis
+from harness.workloads.postgres import PostgresInserts
+from harness.workloads.redis import RedisReads, RedisWrites
 
 pytestmark = pytest.mark.docker
 

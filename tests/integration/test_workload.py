@@ -1,5 +1,5 @@
-"""Integration tests of the workloads (harness.workload, harness.postgres_workload,
-harness.redis_workload) against real PostgreSQL and Redis containers.
+"""Integration tests of the workloads (harness.workloads.base, harness.workloads.postgres,
+harness.workloads.redis) against real PostgreSQL and Redis containers.
 
 Each container publishes its port on a fixed free 127.0.0.1 port, so a killed-and-restarted
 container is reached again at the same address, as it would be through Toxiproxy.
@@ -19,13 +19,13 @@ import pytest
 import redis
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from harness.cleanup import remove_run
-from harness.clients import read_back_postgres, read_back_redis
 from harness.history import History, Op, now
-from harness.labels import new_run_id, run_labels
-from harness.postgres_workload import PostgresInserts, PostgresReads
-from harness.redis_workload import RedisReads, RedisWrites
-from harness.workload import Workload
+from harness.stack.cleanup import remove_run
+from harness.stack.labels import new_run_id, run_labels
+from harness.workloads.base import Workload
+from harness.workloads.clients import read_back_postgres, read_back_redis
+from harness.workloads.postgres import PostgresInserts, PostgresReads
+from harness.workloads.redis import RedisReads, RedisWrites
 
 pytestmark = pytest.mark.docker
 

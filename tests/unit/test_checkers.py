@@ -1,12 +1,12 @@
-"""Unit tests for harness.checkers on hand-built histories: each checker passes, fails and says unknown."""
+"""Unit tests for harness.judging.checkers on hand-built histories: each checker passes, fails and says unknown."""
 
 import pytest
 
-from harness import checkers
-from harness.checkers import (check, latency_quantile, observed_outage, quantile, recovery_time,
-                              steady_state_after_heal, write_loss)
 from harness.history import History
-from harness.objectives import Objective, load_objectives, parse_limit
+from harness.judging import checkers
+from harness.judging.checkers import (check, latency_quantile, observed_outage, quantile, recovery_time,
+                                      steady_state_after_heal, write_loss)
+from harness.judging.objectives import Objective, load_objectives, parse_limit
 
 
 def objective(**limits):

@@ -1,18 +1,18 @@
 """The committed compose files are what the stack definitions generate."""
 
-from harness.compose import COMPOSE_DIR, compose_file, toxiproxy_config
+from harness.stack.compose import COMPOSE_DIR, compose_file, toxiproxy_config
 
 
 def test_compose_file_matches_the_stack_definitions():
     """compose/docker-compose.yml is regenerated output, not a hand-edited copy."""
     assert (COMPOSE_DIR / "docker-compose.yml").read_text() == compose_file(), \
-        "compose/docker-compose.yml drifted: run `python -m harness.compose`"
+        "compose/docker-compose.yml drifted: run `python -m harness.stack.compose`"
 
 
 def test_toxiproxy_config_matches_the_stack_definitions():
     """compose/toxiproxy.json lists one proxy per data service, upstream = its network alias."""
     assert (COMPOSE_DIR / "toxiproxy.json").read_text() == toxiproxy_config(), \
-        "compose/toxiproxy.json drifted: run `python -m harness.compose`"
+        "compose/toxiproxy.json drifted: run `python -m harness.stack.compose`"
     assert '"upstream": "postgres:5432"' in toxiproxy_config()
 
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from harness.history import History, Op, now
-from harness.phases import FaultWindow, fault_windows
+from harness.judging.phases import FaultWindow, fault_windows
 
 
 def test_invoke_then_complete_pairs_up():

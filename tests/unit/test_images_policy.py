@@ -1,4 +1,4 @@
-"""Unit tests for the image policy in harness/images.py: pins, overrides, recipe hashes, apt sources."""
+"""Unit tests for the image policy in harness/stack/images.py: pins, overrides, recipe hashes, apt sources."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from pathlib import Path
 import docker.utils
 import pytest
 
-from harness.images import (
-    SPECS,
-    AptSource,
-    ImageSpec,
-    _unavailable,
-    base_tag,
-    parse_apt_sources,
-    recipe_hash,
-    recipe_tag,
-)
+from harness.stack.images import (SPECS, AptSource, ImageSpec, _unavailable, base_tag, parse_apt_sources,
+                                  recipe_hash, recipe_tag)
 
 
 def _is_exact_pin(ref: str) -> bool:

@@ -1,4 +1,4 @@
-"""Unit tests for harness.objectives: the seed file loads, and every mistake is one clear line."""
+"""Unit tests for harness.judging.objectives: the seed file loads, and every mistake is one clear line."""
 
 import re
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.objectives import DEFAULT_PATH, load_objectives, parse_limit
+from harness.judging.objectives import DEFAULT_PATH, load_objectives, parse_limit
 
 GOOD = '''
 [objectives.pg-kill]

@@ -1,4 +1,4 @@
-"""Tests of the pytest plugin (harness/plugin.py) through ``pytester``: header, bad input, verdicts,
+"""Tests of the pytest plugin (harness/plugin/hooks.py) through ``pytester``: header, bad input, verdicts,
 the run report, sign-off and ``--no-report``. No Docker: inner scenarios judge hand-built histories.
 """
 
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from harness.report import latest_run_id
+from harness.report.writer import latest_run_id
 
 # Mirrors the project's pytest configuration, so inner runs see registered markers and strictness.
 INNER_INI = """

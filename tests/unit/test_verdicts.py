@@ -1,8 +1,8 @@
-"""Unit tests for harness.verdicts: the record, its one-line rendering, merging and assertion."""
+"""Unit tests for harness.judging.verdicts: the record, its one-line rendering, merging and assertion."""
 
 import pytest
 
-from harness.verdicts import Verdict, assert_met, format_number, merge_validity
+from harness.judging.verdicts import Verdict, assert_met, format_number, merge_validity
 
 LOST = Verdict("pg-kill-durability", "rpo_lost_writes", 0.0, 6.0, "writes", "fail",
                "6 acknowledged inserts (ids 295..300) missing after recovery at t=12.41 s")

@@ -1,4 +1,4 @@
-"""Unit tests of the fail/info exception mapping (harness.clients) and the fixed-rate runner."""
+"""Unit tests of the fail/info exception mapping (harness.workloads.clients) and the fixed-rate runner."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import pytest
 import redis
 from psycopg import errors as pg
 
-from harness.clients import (HttpStatusError, classify_http_error, classify_postgres_error,
-                             classify_redis_error, describe)
 from harness.errors import ConfigError
 from harness.history import History
-from harness.http_probe import HttpProbe
-from harness.workload import Attempt, Workload
+from harness.workloads.base import Attempt, Workload
+from harness.workloads.clients import (HttpStatusError, classify_http_error, classify_postgres_error,
+                                       classify_redis_error, describe)
+from harness.workloads.http import HttpProbe
 
 # -- the mapping tables ----------------------------------------------------------------------
 

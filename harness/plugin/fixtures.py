@@ -19,9 +19,14 @@ import pytest
 
 from harness.errors import ConfigError, HarnessError, ImageUnavailable
 from harness.history import History
-from harness.objectives import Objectives
-from harness.session import RUN, RunState, data_of, say
-from harness.verdicts import Verdict, assert_met
+from harness.judging.checkers import check
+from harness.judging.objectives import Objectives
+from harness.judging.verdicts import Verdict, assert_met
+from harness.plugin.session import RUN, RunState, data_of, say
+from harness.stack.cleanup import remove_run, sweep_stale
+from harness.stack.core import Stack, StackOptions
+from harness.stack.engine import connect, engine_info
+from harness.stack.images import SPECS, resolve
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +44,6 @@ def objectives(harness_run: RunState) -> Objectives:
 @pytest.fixture(scope="session")
 def docker_client(harness_run: RunState) -> Iterator[Any]:
     """A Docker client for the engine at DOCKER_HOST or the default socket; sweeps dead runs."""
-    from harness.cleanup import remove_run, sweep_stale
-    from harness.engine import connect, engine_info
 
     try:
         client = connect()
@@ -58,7 +61,6 @@ def images(docker_client: Any, harness_run: RunState) -> dict[str, Any]:
     """PostgreSQL, Redis and Toxiproxy images: present, pulled or built from compose/images/."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from harness.images import SPECS, resolve
 
     wanted = ("postgres", "redis", "toxiproxy")
     try:
@@ -75,7 +77,6 @@ def images(docker_client: Any, harness_run: RunState) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def _session_stack(docker_client: Any, images: dict[str, Any], harness_run: RunState) -> Iterator[Any]:
-    from harness.stack import Stack, StackOptions
 
     settings = harness_run.settings
     stack = _start_stack(lambda: Stack(docker_client, settings.run_id, images,
@@ -102,7 +103,6 @@ def stack(_session_stack: dict[str, Any], request: pytest.FixtureRequest) -> Any
     except Exception as exc:  # noqa: BLE001 - any failure to clean means: rebuild
         say(f"[harness] stack could not be made clean ({type(exc).__name__}: {exc}); rebuilding")
         current.close()
-        from harness.stack import Stack
         current = _start_stack(lambda: Stack(current.client, current.run_id, current.images,
                                              current.options, current.ready_timeout_s,
                                              progress=say))
@@ -119,7 +119,6 @@ def stack(_session_stack: dict[str, Any], request: pytest.FixtureRequest) -> Any
 def stack_factory(docker_client: Any, images: dict[str, Any], harness_run: RunState,
                   request: pytest.FixtureRequest) -> Iterator[Any]:
     """Build a stack variant for this scenario only; it is removed when the scenario ends."""
-    from harness.stack import Stack, StackOptions
 
     data = data_of(request.node)
     made: list[Any] = []
@@ -142,7 +141,6 @@ def stack_factory(docker_client: Any, images: dict[str, Any], harness_run: RunSt
 @pytest.fixture
 def judge(request: pytest.FixtureRequest, harness_run: RunState) -> Any:
     """Judge the scenario's history against a named objective; a breach fails the scenario."""
-    from harness.checkers import check
 
     data = data_of(request.node)
 

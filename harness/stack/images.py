@@ -36,15 +36,15 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from harness.debian_base import AptSource, base_tag, parse_apt_sources, resolve_base
 from harness.errors import ImageUnavailable
-from harness.image_store import (RECIPE_HASH_LABEL, Progress, exclusive, local_image, say, short,
-                                 try_pull)
+from harness.stack.debian_base import AptSource, base_tag, parse_apt_sources, resolve_base
+from harness.stack.image_store import (RECIPE_HASH_LABEL, Progress, exclusive, local_image, say, short,
+                                       try_pull)
 
 __all__ = ["SPECS", "AptSource", "ImageSpec", "ResolvedImage", "base_tag", "parse_apt_sources",
            "recipe_hash", "recipe_tag", "resolve", "resolve_base", "resolve_many", "try_pull"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RECIPES_DIR = REPO_ROOT / "compose" / "images"
 _IGNORED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
 Source = Literal["present", "pulled", "built"]

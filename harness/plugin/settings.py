@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.labels import new_run_id
+from harness.report import latest_run_id
+from harness.stack.labels import new_run_id
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ def _seed(raw: str | None, reports: Path) -> int:
     if raw is None or raw == "":
         return random.SystemRandom().randrange(1, 2**31)
     if raw == "last":
-        from harness.report import latest_run_id
-
         latest = reports / (latest_run_id(reports) or "latest") / "report.json"
         try:
             return int(json.loads(latest.read_text())["seed"])

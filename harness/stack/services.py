@@ -10,17 +10,31 @@ the scenario's history and fault records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 import redis
 
 from harness import faults
+from harness.history import History
+from harness.toxiproxy import ToxiproxyAPI
 
 if TYPE_CHECKING:
+    import docker
     from docker.models.containers import Container
 
-    from harness.stack import Stack
+
+class StackContext(Protocol):
+    """What a service needs of the stack it belongs to (``Stack`` provides it).
+
+    Declared here, below the stack, so that services never import the stack that imports them.
+    """
+
+    history: History | None
+    fault_records: list[Any] | None
+    toxiproxy: ToxiproxyAPI
+    client: "docker.DockerClient"
+    network_name: str
 
 
 @dataclass(frozen=True)
@@ -43,7 +57,7 @@ class Service:
     """A running data service of a stack."""
 
     spec: ServiceSpec
-    stack: "Stack"
+    stack: StackContext
     container: "Container"
     port: int                 # host port of its Toxiproxy proxy on 127.0.0.1 (stable)
     direct_port: int          # host port of the container itself (changes on restart)

@@ -2,8 +2,8 @@
 
 Registered by entry point (``pytest11``), so ``pytest scenarios/`` needs no conftest import.
 
-The fixtures live in ``harness/fixtures.py`` (imported here so pytest registers them); the state
-kept between hooks is in ``harness/session.py``.
+The fixtures live in ``harness/plugin/fixtures.py`` (imported here so pytest registers them); the state
+kept between hooks is in ``harness/plugin/session.py``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,16 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 import pytest  # noqa: E402
 
 from harness.errors import ConfigError  # noqa: E402
-from harness.fixtures import (_session_stack, docker_client, harness_run, history,  # noqa: E402,F401
-                              images, judge, objectives, stack, stack_factory)
-from harness.objectives import load_objectives  # noqa: E402
-from harness.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
-                             ScenarioData, data_of, iso_now)
-from harness.settings import Settings  # noqa: E402
-from harness.verdicts import Verdict  # noqa: E402
+from harness.judging.objectives import load_objectives  # noqa: E402
+from harness.judging.verdicts import Verdict  # noqa: E402
+from harness.plugin.fixtures import (_session_stack, docker_client, harness_run, history,  # noqa: E402,F401
+                                     images, judge, objectives, stack, stack_factory)
+from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
+                                    ScenarioData, data_of, iso_now)
+from harness.plugin.settings import Settings  # noqa: E402
+from harness.report import (RunRecord, ScenarioRecord, go_no_go, junit_properties, verdict_line,  # noqa: E402
+                            write_report)
+from harness.stack.cleanup import remove_run  # noqa: E402
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -121,8 +124,6 @@ def _unjudged(item: pytest.Item, data: ScenarioData) -> list[Verdict]:
 
 
 def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | None) -> None:
-    from harness.report import ScenarioRecord, junit_properties, verdict_line
-
     run = item.config.stash[RUN]
     if report.skipped:
         outcome, reason = "skipped", _skip_reason(report)
@@ -169,12 +170,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     run = config.stash[RUN]
     if run.client is not None:
-        from harness.cleanup import remove_run
         remove_run(run.client, run.settings.run_id)
     if hasattr(config, "workerinput"):
         return
-    from harness.report import RunRecord, go_no_go, write_report
-
     record = RunRecord(run_id=run.settings.run_id, started_at=run.started_at,
                        finished_at=iso_now(), seed=run.settings.seed,
                        environment=run.environment,

@@ -1,6 +1,6 @@
 """Removing what a run created, and sweeping what a killed run left behind.
 
-Everything is selected by label (see ``harness.labels``), never by name. Order matters:
+Everything is selected by label (see ``harness.stack.labels``), never by name. Order matters:
 containers first (with their anonymous volumes), then networks (which refuse while they still
 have endpoints), then named volumes.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from harness.labels import PID_LABEL, PROJECT_LABEL, RUN_LABEL
+from harness.stack.labels import PID_LABEL, PROJECT_LABEL, RUN_LABEL
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
 - recovery time (``rto``): from the heal (``healed_at``) to the ok completion of the first of
   ``consecutive`` client ops in a row (invoke order, invoked at/after the heal) that completed ok.
   ``rto_from_inject`` counts from ``injected_at`` and only from the first failed op after it.
-- availability / error rate / latency quantiles per phase: see harness/phases.py (re-exported
+- availability / error rate / latency quantiles per phase: see harness/judging/phases.py (re-exported
   here); an op's phase is decided by its invoke time, never-completed ops are errors and count
   as slow as (end of history - invoke).
 - steady state after heal: from the heal to the invoke of the first of ``consecutive`` ops in a
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from harness.history import History
-from harness.objectives import Limit, Objective
-from harness.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
-                            in_phase, is_ok, latency_quantile, latency_s, quantile, select_window)
-from harness.verdicts import FAIL, PASS, UNKNOWN, Measurement, Verdict, format_number
+from harness.judging.objectives import Limit, Objective
+from harness.judging.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
+                                    in_phase, is_ok, latency_quantile, latency_s, quantile, select_window)
+from harness.judging.verdicts import FAIL, PASS, UNKNOWN, Measurement, Verdict, format_number
 
 WRITE_FS = frozenset({"insert", "write", "set", "add"})
 FOp = str | Iterable[str] | None

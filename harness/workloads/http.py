@@ -2,7 +2,7 @@
 
 Built on ``harness.workload.Workload`` (scheduling, stop and abandon rules are described there).
 A 2xx reply is ok (its value is the status); anything else, or a connection error, is
-classified fail/info by ``classify_http_error`` in ``harness/clients.py``.
+classified fail/info by ``classify_http_error`` in ``harness/workloads/clients.py``.
 
     with HttpProbe(history, "http://127.0.0.1:8080/health", timeout_s=1.0, rate_hz=10):
         ...                                     # inject a fault, wait, heal
@@ -14,10 +14,10 @@ import http.client
 import urllib.parse
 from typing import Any
 
-from harness.clients import classify_http_error, http_get, shutdown_socket
 from harness.errors import ConfigError
 from harness.history import History
-from harness.workload import Attempt, Workload
+from harness.workloads.base import Attempt, Workload
+from harness.workloads.clients import classify_http_error, http_get, shutdown_socket
 
 __all__ = ["HttpProbe"]
 

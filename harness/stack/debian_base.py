@@ -23,8 +23,8 @@ import docker.errors
 import requests.exceptions
 
 from harness.errors import ImageUnavailable
-from harness.image_store import (RECIPE_HASH_LABEL, Progress, exclusive, local_image, say, short,
-                                 try_pull)
+from harness.stack.image_store import (RECIPE_HASH_LABEL, Progress, exclusive, local_image, say, short,
+                                       try_pull)
 
 BASE_OFFICIAL_REF = "debian:bookworm-slim"
 BASE_ENV_VAR = "HARNESS_BASE_IMAGE"

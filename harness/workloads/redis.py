@@ -4,7 +4,7 @@ Built on ``harness.workload.Workload`` (scheduling, stop and abandon rules are d
 Commands go through a bare ``redis.Connection`` (send, then read the reply), so redis-py never
 retries behind the workload's back; the connection is dropped after any error and reopened by
 the next attempt. Failed attempts are classified fail/info by ``classify_redis_error`` in
-``harness/clients.py``.
+``harness/workloads/clients.py``.
 
     with RedisWrites(history, host="127.0.0.1", port=port, rate_hz=50, max_seconds=60):
         ...                                     # inject a fault, wait, heal
@@ -17,10 +17,10 @@ from typing import Any
 
 import redis
 
-from harness.clients import (RedisEndpoint, classify_redis_error, read_back_redis,
-                             redis_socket_fd, shutdown_socket)
 from harness.history import History
-from harness.workload import Attempt, Workload
+from harness.workloads.base import Attempt, Workload
+from harness.workloads.clients import (RedisEndpoint, classify_redis_error, read_back_redis, redis_socket_fd,
+                                       shutdown_socket)
 
 __all__ = ["RedisReads", "RedisWrites"]
 

@@ -1,6 +1,6 @@
 """Fault windows and phases: when each fault was in effect, which client ops fell before, during
 and after it, and the per-phase measures (error rate, availability, latency quantiles). Pure
-functions of a History, used by harness/checkers.py and the report.
+functions of a History, used by harness/judging/checkers.py and the report.
 
 A window opens at the *invoke* of a nemesis ``inject`` that completed ``ok`` (the harness began
 injecting) and closes at the ``ok`` *completion* of the matching ``heal`` (the heal was
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from harness.history import DRILL, NEMESIS, History, Op
-from harness.verdicts import Measurement, format_number
+from harness.judging.verdicts import Measurement, format_number
 
 Pair = tuple[Op, "Op | None"]
 FOp = str | Iterable[str] | None

@@ -1,12 +1,12 @@
 """The run report: pure rendering of a run's results into ``reports/<run-id>/``.
 
-The pytest plugin fills a :class:`RunRecord` of :class:`ScenarioRecord` s; ``write_report`` renders it
-(no Docker, no pytest) into one folder per run with fixed file names:
+The pytest plugin fills a :class:`RunRecord` of :class:`ScenarioRecord` s (``records.py``);
+``write_report`` renders it (no Docker, no pytest) into one folder per run with fixed file names:
 
     report.json     schema 1: the keys CI jobs and dashboards read (DESIGN.md, "Report"), plus extras
     history.jsonl   every scenario's ops, one JSON object a line, each with a "scenario" field
     summary.md      for people: run header, scenario table, every FAIL/unknown verdict explained
-    timeline.html   one self-contained chart per scenario (harness/timeline.py)
+    timeline.html   one self-contained chart per scenario (harness/report/timeline.py)
 
 The folder is rendered into a hidden temporary sibling and renamed into place, so a crash never leaves
 a half-written report; then ``reports/latest`` is pointed at the newest run (a symlink replaced
@@ -21,182 +21,37 @@ atomically, or a text file holding the run id where symlinks fail). ``verdict_li
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import timeline
 from harness.errors import HarnessError
-
-SCHEMA = 1
-OUTCOMES = ("passed", "failed", "skipped", "error")
-VALIDITIES = ("pass", "fail", "unknown")
-FAULT_KEYS = ("name", "kind", "target", "injected_at", "healed_at")
-VERDICT_KEYS = ("objective", "metric", "limit", "measured", "unit", "validity", "explanation")
-
-
-@dataclass
-class ScenarioRecord:
-    """One scenario's results; times are seconds on the run's monotonic clock."""
-
-    id: str  # the pytest node id
-    outcome: str  # passed | failed | skipped | error
-    skip_reason: str | None = None
-    duration_s: float = 0.0
-    faults: list[dict] = field(default_factory=list)  # name, kind, target, injected_at, healed_at
-    verdicts: list[dict] = field(default_factory=list)  # VERDICT_KEYS
-    ops: list[dict] = field(default_factory=list)  # History op dicts (Op.to_dict())
-    error: str | None = None  # one-line failure message
-
-    def __post_init__(self) -> None:
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"scenario {self.id!r} has outcome {self.outcome!r}; "
-                             f"expected one of {', '.join(OUTCOMES)}")
-
-
-@dataclass
-class RunRecord:
-    """One run of the scenario suite: when, with what seed, on which engine and images."""
-
-    run_id: str
-    started_at: str  # ISO-8601
-    finished_at: str  # ISO-8601
-    seed: int
-    environment: dict  # {"engine": {...}, "images": {service: {"ref", "id", "source", ...}}}
-    objectives_file: str
-    scenarios: list[ScenarioRecord] = field(default_factory=list)
-    strict: bool = False
-
-
-# ---------------------------------------------------------------- normalising records
-
-def _plain(x: Any) -> Any:
-    """A JSON-safe copy: dataclasses and ops become dicts, non-finite floats become null."""
-    if hasattr(x, "to_dict") and callable(x.to_dict):
-        x = x.to_dict()
-    elif dataclasses.is_dataclass(x) and not isinstance(x, type):
-        x = dataclasses.asdict(x)
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if x is None or isinstance(x, (str, int, float, bool)):
-        return x
-    return str(x)
-
-
-def _validity(v: dict) -> str:
-    value = str(v.get("validity", "")).strip().lower()
-    return value if value in VALIDITIES else "unknown"
-
-
-def _verdict(v: Any) -> dict:
-    """DESIGN's verdict keys first, extras after; an unrecognised validity is unknown, never a pass."""
-    v = _plain(v)
-    out = {k: v.get(k) for k in VERDICT_KEYS} | {k: x for k, x in v.items() if k not in VERDICT_KEYS}
-    if str(out["validity"]).strip().lower() not in VALIDITIES:
-        out["explanation"] = (f"validity {out['validity']!r} not recognised, treated as unknown; "
-                              f"{out['explanation'] or ''}").rstrip("; ")
-    out["validity"] = _validity(v)
-    return out
-
-
-def faults_from_ops(ops: list[dict]) -> list[dict]:
-    """Fault windows read from the nemesis ops: injected_at/healed_at are the ok completions' times."""
-    ops = [op if isinstance(op, dict) else _plain(op) for op in ops]
-    invokes = {op.get("index"): op for op in ops if op.get("type") == "invoke"}
-    faults: dict[str, dict] = {}
-    for op in ops:
-        start = invokes.get(op.get("invoke_index"))
-        if op.get("process") != "nemesis" or op.get("type") == "invoke" or start is None:
-            continue
-        desc = start.get("value") if isinstance(start.get("value"), dict) else {}
-        name = str(desc.get("name", "?"))
-        fault = faults.setdefault(name, {"name": name, "kind": desc.get("kind"),
-                                         "target": desc.get("target"),
-                                         "injected_at": None, "healed_at": None})
-        if op.get("type") == "ok" and start.get("f") in ("inject", "heal"):
-            fault["injected_at" if start["f"] == "inject" else "healed_at"] = op.get("time")
-    return list(faults.values())
-
-
-def _normalised(run: RunRecord) -> RunRecord:
-    scenarios = []
-    for s in run.scenarios:
-        ops = [_plain(op) for op in s.ops]
-        faults = [_plain(f) for f in s.faults] or faults_from_ops(ops)
-        faults = [{k: f.get(k) for k in FAULT_KEYS} | f for f in faults]
-        scenarios.append(dataclasses.replace(s, faults=faults, ops=ops,
-                                             verdicts=[_verdict(v) for v in s.verdicts]))
-    return dataclasses.replace(run, environment=_plain(run.environment), scenarios=scenarios)
-
-
-# ---------------------------------------------------------------- one-line views
-
-def _num(x: Any) -> str:
-    if isinstance(x, float):
-        text = f"{x:.3f}".rstrip("0")
-        return text + "0" if text.endswith(".") else text
-    return str(x)
-
-
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
-
-
-def _comparison(v: dict, sep: str = " ") -> str:
-    """``87.0 ms <= 250 ms``: the relation actually found between measured and limit."""
-    unit = f"{sep}{v['unit']}" if v.get("unit") else ""
-    measured, limit = v.get("measured"), v.get("limit")
-    if measured is None:
-        return "not measured" + (f" (limit {_num(limit)}{unit})" if limit is not None else "")
-    if limit is None or isinstance(measured, bool) or not isinstance(measured, (int, float)) \
-            or not isinstance(limit, (int, float)):
-        return f"{_num(measured)}{unit}" + (f" (limit {_num(limit)}{unit})" if limit is not None else "")
-    at_least = v.get("comparison") == ">="
-    within = measured >= limit if at_least else measured <= limit
-    relation = (">=" if within else "<") if at_least else ("<=" if within else ">")
-    return f"{_num(measured)}{unit}{sep}{relation}{sep}{_num(limit)}{unit}"
-
-
-def verdict_line(v: dict, scenario_id: str | None = None) -> str:
-    """``PASS <objective> <metric> 87.0 ms <= 250 ms  (<node id>)``; FAIL/UNKNOWN add the explanation."""
-    v = _verdict(v)
-    line = _one_line(f"{v['validity'].upper()} {v['objective']} {v['metric']} {_comparison(v)}")
-    where = scenario_id or v.get("scenario")
-    if where:
-        line += f"  ({_one_line(where)})"
-    if v["validity"] != "pass" and v.get("explanation"):
-        line += f": {_one_line(v['explanation'])}"
-    return line
+from harness.report import timeline
+from harness.report.records import (OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord, comparison,
+                                    normalised, num_text, one_line, verdict_dict, verdict_line)
 
 
 def junit_properties(scenario: ScenarioRecord) -> list[tuple[str, str]]:
     """Properties for the junit XML: ("verdict:<objective>:<metric>", "pass 87.0ms<=250ms"), faults."""
-    s = _normalised(RunRecord("", "", "", 0, {}, "", [scenario])).scenarios[0]
+    s = normalised(RunRecord("", "", "", 0, {}, "", [scenario])).scenarios[0]
     props = []
     for v in s.verdicts:
-        value = f"{v['validity']} {_comparison(v, sep='')}"
+        value = f"{v['validity']} {comparison(v, sep='')}"
         if v["validity"] != "pass" and v.get("explanation"):
             value += f": {v['explanation']}"
-        props.append((f"verdict:{v['objective']}:{v['metric']}", _one_line(value)))
+        props.append((f"verdict:{v['objective']}:{v['metric']}", one_line(value)))
     for f in s.faults:
-        healed = f"healed_at={_num(f['healed_at'])}s" if f["healed_at"] is not None else "not healed"
-        injected = (f"injected_at={_num(f['injected_at'])}s" if f["injected_at"] is not None
+        healed = f"healed_at={num_text(f['healed_at'])}s" if f["healed_at"] is not None else "not healed"
+        injected = (f"injected_at={num_text(f['injected_at'])}s" if f["injected_at"] is not None
                     else "not injected")
         props.append((f"fault:{f['name']}", f"{f['kind']} on {f['target']} {injected} {healed}"))
     if s.skip_reason:
-        props.append(("skip_reason", _one_line(s.skip_reason)))
+        props.append(("skip_reason", one_line(s.skip_reason)))
     return props
 
 
@@ -207,10 +62,10 @@ def go_no_go(run: RunRecord, strict: bool) -> tuple[bool, list[str]]:
         reasons.append("no scenarios ran")
     for s in run.scenarios:
         if s.outcome in ("failed", "error"):
-            reasons.append(f"{s.outcome}: {s.id}" + (f": {_one_line(s.error)}" if s.error else ""))
+            reasons.append(f"{s.outcome}: {s.id}" + (f": {one_line(s.error)}" if s.error else ""))
         elif s.outcome == "skipped" and strict:
-            reasons.append(f"skipped: {s.id}: {_one_line(s.skip_reason or 'no reason given')}")
-        for v in map(_verdict, s.verdicts):
+            reasons.append(f"skipped: {s.id}: {one_line(s.skip_reason or 'no reason given')}")
+        for v in map(verdict_dict, s.verdicts):
             if v["validity"] == "fail" or (strict and v["validity"] == "unknown"):
                 reasons.append(verdict_line(v, s.id))
     return not reasons, reasons
@@ -220,7 +75,7 @@ def go_no_go(run: RunRecord, strict: bool) -> tuple[bool, list[str]]:
 
 def report_dict(run: RunRecord) -> dict:
     """The content of report.json: DESIGN's keys first, then extras (duration_s, error, summary...)."""
-    return _document(_normalised(run))
+    return _document(normalised(run))
 
 
 def _document(run: RunRecord) -> dict:
@@ -246,7 +101,7 @@ def _history_jsonl(run: RunRecord) -> str:
 
 
 def _cell(text: Any) -> str:
-    return _one_line(text).replace("|", "\\|")
+    return one_line(text).replace("|", "\\|")
 
 
 def _summary_md(run: RunRecord) -> str:
@@ -256,7 +111,7 @@ def _summary_md(run: RunRecord) -> str:
              f"- verdict: **{'GO' if go else 'NO-GO'}** ({'strict' if run.strict else 'non-strict'})",
              f"- seed: `{run.seed}`", f"- started: {run.started_at}, finished: {run.finished_at}",
              f"- objectives: `{run.objectives_file}`",
-             "- engine: " + (", ".join(f"{k} {_one_line(v)}" for k, v in engine.items()) or "unknown"),
+             "- engine: " + (", ".join(f"{k} {one_line(v)}" for k, v in engine.items()) or "unknown"),
              "", "| service | image | id | source |", "|---|---|---|---|"]
     for service, image in (run.environment.get("images") or {}).items():
         image = image if isinstance(image, dict) else {"ref": image}
@@ -267,14 +122,14 @@ def _summary_md(run: RunRecord) -> str:
         verdicts = "<br>".join(_cell(verdict_line({**v, "explanation": None})) for v in s.verdicts)
         lines.append(f"| `{_cell(s.id)}` | {s.outcome} | {s.duration_s:.1f} s | {verdicts or '-'} |")
     lines += ["", "## Why not go" if reasons else "## Nothing blocks sign-off", ""]
-    lines += [f"- {_one_line(r)}" for r in reasons]
+    lines += [f"- {one_line(r)}" for r in reasons]
     problems = [(s, v) for s in run.scenarios for v in s.verdicts if v["validity"] != "pass"]
     if problems:
         lines += ["", "## FAIL and unknown verdicts", ""]
         for s, v in problems:
-            lines += [f"### {v['validity'].upper()} {_one_line(v['objective'])} {_one_line(v['metric'])}",
-                      "", f"- scenario: `{s.id}`", f"- measured: {_comparison(v)}",
-                      f"- explanation: {_one_line(v.get('explanation') or 'none given')}", ""]
+            lines += [f"### {v['validity'].upper()} {one_line(v['objective'])} {one_line(v['metric'])}",
+                      "", f"- scenario: `{s.id}`", f"- measured: {comparison(v)}",
+                      f"- explanation: {one_line(v.get('explanation') or 'none given')}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -297,7 +152,7 @@ def write_report(reports_root: Path, run: RunRecord) -> Path:
     _check_run_id(run.run_id)
     reports_root = Path(reports_root)
     reports_root.mkdir(parents=True, exist_ok=True)
-    run = _normalised(run)
+    run = normalised(run)
     final = reports_root / run.run_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{run.run_id}.", suffix=".tmp", dir=reports_root))
     try:

@@ -3,7 +3,7 @@
 Built on ``harness.workload.Workload`` (scheduling, stop and abandon rules are described there).
 The connection is reopened after any error, so a restarted server (or a healed Toxiproxy proxy)
 is reached again at the same host:port. Failed attempts are classified fail/info by
-``classify_postgres_error`` in ``harness/clients.py``. With ``statement_timeout_ms`` set, a
+``classify_postgres_error`` in ``harness/workloads/clients.py``. With ``statement_timeout_ms`` set, a
 watchdog interrupts any attempt that runs past the statement timeout plus one second.
 
     with PostgresInserts(history, **stack.postgres.conninfo, rate_hz=50, max_seconds=60):
@@ -19,11 +19,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from harness.clients import (PostgresEndpoint, classify_postgres_error, create_ids_table,
-                             describe, read_back_postgres, shutdown_socket, table_identifier)
 from harness.errors import ServiceNotReady
 from harness.history import History
-from harness.workload import Attempt, Workload
+from harness.workloads.base import Attempt, Workload
+from harness.workloads.clients import (PostgresEndpoint, classify_postgres_error, create_ids_table, describe,
+                                       read_back_postgres, shutdown_socket, table_identifier)
 
 __all__ = ["PostgresInserts", "PostgresReads"]
 

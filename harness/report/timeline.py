@@ -14,10 +14,9 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:
-    from harness.report import RunRecord, ScenarioRecord
+from harness.report.records import RunRecord, ScenarioRecord
 
 WIDTH, LEFT, RIGHT = 1100, 190, 16  # px
 LANE_H, LANE_GAP, LABEL_ROW_H, AXIS_H, PENDING_STRIP = 64, 12, 16, 34, 8

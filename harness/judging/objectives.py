@@ -32,7 +32,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "objectives.toml"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "objectives.toml"
 PHASES = ("before", "during", "after")
 OBJECTIVE_KEYS = ("description", "owner", "runbook", "limits")
 REQUIRED_KEYS = ("description", "owner")

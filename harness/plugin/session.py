@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from harness.history import History
-from harness.objectives import Objectives
-from harness.settings import Settings
-from harness.verdicts import Verdict
+from harness.judging.objectives import Objectives
+from harness.judging.verdicts import Verdict
+from harness.plugin.settings import Settings
 
 
 @dataclass

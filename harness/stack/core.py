@@ -27,9 +27,9 @@ from testcontainers.core.network import Network
 
 from harness.errors import HarnessError, PortInUse, ServiceNotReady
 from harness.history import History
-from harness.images import ResolvedImage
-from harness.labels import run_labels
-from harness.services import POSTGRES, REDIS, PostgresService, RedisService, Service, ServiceSpec
+from harness.stack.images import ResolvedImage
+from harness.stack.labels import run_labels
+from harness.stack.services import POSTGRES, REDIS, PostgresService, RedisService, Service, ServiceSpec
 from harness.toxiproxy import ToxiproxyAPI
 
 TOXIPROXY_API_PORT = 8474

@@ -3,7 +3,7 @@
 Record first, judge afterwards: a workload only appends to a History. Every attempt is its own
 op (``invoke``, then ``ok``/``fail``/``info``); retries are never hidden, and a reconnect is part
 of the next attempt. Whether a failed attempt is ``fail`` or ``info`` is the subclass's
-``classify``; the concrete workloads use the explicit mapping in ``harness/clients.py`` (its
+``classify``; the concrete workloads use the explicit mapping in ``harness/workloads/clients.py`` (its
 docstring has the table).
 
 Scheduling is fixed-rate: attempt n starts at ``start + n / rate_hz`` (no drift); an attempt that
@@ -17,8 +17,8 @@ which in a stack is a Toxiproxy proxy, so a restarted container is reached again
 reconfiguration.
 
 The concrete workloads live beside this module and import it (never the other way round):
-``harness/postgres_workload.py`` (PostgresInserts, PostgresReads), ``harness/redis_workload.py``
-(RedisWrites, RedisReads) and ``harness/http_probe.py`` (HttpProbe). A new one subclasses
+``harness/workloads/postgres.py`` (PostgresInserts, PostgresReads), ``harness/workloads/redis.py``
+(RedisWrites, RedisReads) and ``harness/workloads/http.py`` (HttpProbe). A new one subclasses
 ``Workload``:
 
     class Pings(Workload):
@@ -40,9 +40,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.clients import describe
 from harness.errors import ConfigError
 from harness.history import History, Op
+from harness.workloads.clients import describe
 
 __all__ = ["Attempt", "Workload"]
 

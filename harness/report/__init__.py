@@ -1,0 +1,12 @@
+"""The report of a run: report.json, history.jsonl, summary.md and the timeline page.
+
+    records.py   RunRecord, ScenarioRecord and their one-line views (``verdict_line``)
+    writer.py    ``write_report`` into reports/<run-id>/, ``go_no_go``, junit properties
+    timeline.py  the self-contained HTML timeline, one chart per scenario
+"""
+
+from harness.report.records import RunRecord, ScenarioRecord, verdict_line
+from harness.report.writer import go_no_go, junit_properties, latest_run_id, write_report
+
+__all__ = ["RunRecord", "ScenarioRecord", "go_no_go", "junit_properties", "latest_run_id",
+           "verdict_line", "write_report"]

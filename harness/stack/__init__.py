@@ -1,0 +1,18 @@
+"""The stack: declared services on one Docker network made for the run, each behind Toxiproxy.
+
+How images are had (present, pulled, built from compose/images), the engine connection, the labels
+every object carries, cleanup by label and the compose export all live here; nothing here judges.
+
+    core.py         Stack, StackOptions: start, reset, close
+    services.py     the data services, their probes and fault helpers
+    images.py       image policy: present, pull, build the equivalent recipe
+    image_store.py  image store primitives (lookup, pull, a cross-process lock)
+    debian_base.py  the Debian base built with debootstrap where nothing can be pulled
+    engine.py       connecting to the Docker engine, with one clear line when there is none
+    labels.py       the run labels; cleanup.py removes by them and sweeps dead runs
+    compose.py      ``python -m harness.stack.compose`` exports the default stack
+"""
+
+from harness.stack.core import Stack, StackOptions
+
+__all__ = ["Stack", "StackOptions"]

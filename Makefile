@@ -36,6 +36,7 @@ test: setup
 	  TOXIPROXY_COMPAT_PYTHON=$(DEBIAN_PYTHON) $(BIN)/python -m pytest tests/toxiproxy_compat -q -p no:cacheprovider; \
 	fi
 	$(BIN)/python bench/toxiproxy_bench.py
+	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py
 
 unit: $(STAMP)
@@ -43,4 +44,5 @@ unit: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/toxiproxy_bench.py
+	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py

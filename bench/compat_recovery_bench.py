@@ -40,10 +40,10 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import Stack, StackOptions  # noqa: E402
-from harness.cleanup import remove_run  # noqa: E402
-from harness.engine import connect  # noqa: E402
-from harness.images import SPECS, resolve  # noqa: E402
-from harness.labels import new_run_id  # noqa: E402
+from harness.stack.cleanup import remove_run  # noqa: E402
+from harness.stack.engine import connect  # noqa: E402
+from harness.stack.images import SPECS, resolve  # noqa: E402
+from harness.stack.labels import new_run_id  # noqa: E402
 
 FLOOD_EVERY_S = 0.02
 WORKLOAD_EVERY_S = 0.025

@@ -92,8 +92,18 @@ def describe_ids(ids: Iterable[Any]) -> str:
     return f"ids {shown}" + (f", ... ({len(items)} in all)" if len(items) > 6 else "")
 
 
-def _t(seconds: float) -> str:
-    return f"t={format_number(seconds)} s"
+def _t(at: float) -> str:
+    return f"t={format_number(at)} s"
+
+
+def seconds(value: float | None, explanation: str, at_least: float | None = None) -> Measurement:
+    """A measurement in seconds (``at_least``: a lower bound when ``value`` is None)."""
+    return Measurement(value, "s", explanation, at_least=at_least)
+
+
+def writes(value: float | None, explanation: str) -> Measurement:
+    """A count of writes."""
+    return Measurement(value, "writes", explanation)
 
 
 def write_loss(history: History, observed: Iterable[Any], *, f: FOp = None,
@@ -130,33 +140,33 @@ def lost_writes(loss: WriteLoss) -> Measurement:
     """How many acknowledged writes are missing from the read-back (unit: writes)."""
     at = f" at {_t(loss.read_at)}" if loss.read_at is not None else ""
     if not loss.acknowledged:
-        return Measurement(None, "writes", f"no acknowledged {loss.noun} in the history, so no loss can be shown")
+        return writes(None, f"no acknowledged {loss.noun} in the history, so no loss can be shown")
     if loss.lost:
-        return Measurement(float(len(loss.lost)), "writes", f"{len(loss.lost)} acknowledged {loss.noun} "
-                           f"({describe_ids(loss.lost)}) missing after recovery{at}")
+        return writes(float(len(loss.lost)), f"{len(loss.lost)} acknowledged {loss.noun} "
+                      f"({describe_ids(loss.lost)}) missing after recovery{at}")
     extra = f"; {len(loss.recovered_from_info)} of {len(loss.indeterminate)} indeterminate also present" \
         if loss.indeterminate else ""
-    return Measurement(0.0, "writes", f"all {len(loss.acknowledged)} acknowledged {loss.noun} read back{at}{extra}")
+    return writes(0.0, f"all {len(loss.acknowledged)} acknowledged {loss.noun} read back{at}{extra}")
 
 
 def rpo(loss: WriteLoss) -> Measurement:
     """The span of lost acknowledged work in seconds (see the module docstring)."""
     if not loss.acknowledged:
-        return Measurement(None, "s", f"no acknowledged {loss.noun} in the history, so no loss can be shown")
+        return seconds(None, f"no acknowledged {loss.noun} in the history, so no loss can be shown")
     if not loss.lost:
-        return Measurement(0.0, "s", f"no acknowledged {loss.noun} lost of {len(loss.acknowledged)}")
-    return Measurement(loss.rpo_s, "s", f"{len(loss.lost)} lost acknowledged {loss.noun} "
-                       f"({describe_ids(loss.lost)}) span {format_number(loss.rpo_s)} s")
+        return seconds(0.0, f"no acknowledged {loss.noun} lost of {len(loss.acknowledged)}")
+    return seconds(loss.rpo_s, f"{len(loss.lost)} lost acknowledged {loss.noun} "
+                   f"({describe_ids(loss.lost)}) span {format_number(loss.rpo_s)} s")
 
 
 def unexpected_writes(loss: WriteLoss) -> Measurement:
     """How many ids were read back that were never attempted or definitely failed."""
     if not (loss.acknowledged or loss.indeterminate or loss.failed):
-        return Measurement(None, "writes", f"no {loss.noun} attempted in the history")
+        return writes(None, f"no {loss.noun} attempted in the history")
     if loss.unexpected:
-        return Measurement(float(len(loss.unexpected)), "writes", f"{len(loss.unexpected)} ids read back that were "
-                           f"never acknowledged or failed ({describe_ids(loss.unexpected)})")
-    return Measurement(0.0, "writes", "every id read back was written")
+        return writes(float(len(loss.unexpected)), f"{len(loss.unexpected)} ids read back that were "
+                      f"never acknowledged or failed ({describe_ids(loss.unexpected)})")
+    return writes(0.0, "every id read back was written")
 
 
 def _streak(pairs: list[Pair], n: int, good: Callable[[Pair], bool]) -> int | None:
@@ -174,26 +184,26 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
     """Seconds from the heal (or inject) to the first of ``consecutive`` ok ops in a row."""
     window = window or select_window(history, fault)
     if window is None:
-        return Measurement(None, "s", f"no fault {fault or ''} was injected in the history".replace("  ", " "))
+        return seconds(None, f"no fault {fault or ''} was injected in the history".replace("  ", " "))
     if since == "heal" and window.healed_at is None:
-        return Measurement(None, "s", f"fault {window.name} was never healed")
+        return seconds(None, f"fault {window.name} was never healed")
     ref = window.healed_at if since == "heal" else window.injected_at
     pairs = [p for p in client_pairs(history, f) if p[0].time >= ref]
     if not pairs:
-        return Measurement(None, "s", f"no client op invoked after the {since} at {_t(ref)}")
+        return seconds(None, f"no client op invoked after the {since} at {_t(ref)}")
     if since == "inject":
         first_bad = next((k for k, p in enumerate(pairs) if not is_ok(p)), None)
         if first_bad is None:
-            return Measurement(0.0, "s", f"all {len(pairs)} ops after the inject at {_t(ref)} succeeded")
+            return seconds(0.0, f"all {len(pairs)} ops after the inject at {_t(ref)} succeeded")
         pairs = pairs[first_bad:]
     start = _streak(pairs, consecutive, is_ok)
     if start is None:
         end = history.end_time()
-        return Measurement(None, "s", f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
-                           f"history ends at {_t(end)}", at_least=end - ref)
+        return seconds(None, f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
+                       f"history ends at {_t(end)}", at_least=end - ref)
     done = pairs[start][1]
-    return Measurement(done.time - ref, "s", f"{window.name} {since} at {_t(ref)}, first of {consecutive} ok ops "
-                       f"in a row completed at {_t(done.time)}")
+    return seconds(done.time - ref, f"{window.name} {since} at {_t(ref)}, first of {consecutive} ok ops "
+                   f"in a row completed at {_t(done.time)}")
 
 
 def slow_limit_ms(history: History, window: FaultWindow, f: FOp = None) -> tuple[float | None, str]:
@@ -237,19 +247,19 @@ def steady_state_after_heal(history: History, *, f: FOp = None, fault: str | Non
     """Seconds from the heal until ops are ok and as fast as before the fault (see module docstring)."""
     window = window or select_window(history, fault)
     if window is None or window.healed_at is None:
-        return Measurement(None, "s", "no healed fault window in the history")
+        return seconds(None, "no healed fault window in the history")
     limit_ms, baseline_text = slow_limit_ms(history, window, f)
     if limit_ms is None:
-        return Measurement(None, "s", baseline_text)
+        return seconds(None, baseline_text)
     end = history.end_time()
     pairs = [p for p in client_pairs(history, f) if p[0].time >= window.healed_at]
     start = _streak(pairs, consecutive, lambda p: is_ok(p) and latency_s(p, end) * 1000.0 <= limit_ms)
     if start is None:
-        return Measurement(None, "s", f"no {consecutive} ok ops within {format_number(limit_ms)} ms in a row after "
-                           f"the heal at {_t(window.healed_at)} by the end at {_t(end)}", at_least=end - window.healed_at)
+        return seconds(None, f"no {consecutive} ok ops within {format_number(limit_ms)} ms in a row after "
+                       f"the heal at {_t(window.healed_at)} by the end at {_t(end)}", at_least=end - window.healed_at)
     began = pairs[start][0].time
-    return Measurement(began - window.healed_at, "s", f"heal at {_t(window.healed_at)}; from {_t(began)} "
-                       f"{consecutive} ok ops in a row within {format_number(limit_ms)} ms ({baseline_text})")
+    return seconds(began - window.healed_at, f"heal at {_t(window.healed_at)}; from {_t(began)} "
+                   f"{consecutive} ok ops in a row within {format_number(limit_ms)} ms ({baseline_text})")
 
 
 def observed_outage(history: History, *, f: FOp = None, fault: str | None = None,
@@ -257,22 +267,22 @@ def observed_outage(history: History, *, f: FOp = None, fault: str | None = None
     """Seconds the clients saw the service down: first failed invoke to the first of N ok invokes."""
     window = window or select_window(history, fault)
     if window is None:
-        return Measurement(None, "s", "no fault window in the history")
+        return seconds(None, "no fault window in the history")
     pairs = [p for p in client_pairs(history, f) if p[0].time >= window.injected_at]
     first_bad = next((k for k, p in enumerate(pairs) if not is_ok(p)), None)
     if first_bad is None:
         if not pairs:
-            return Measurement(None, "s", f"no client op invoked after the inject at {_t(window.injected_at)}")
-        return Measurement(0.0, "s", f"all {len(pairs)} ops after the inject at {_t(window.injected_at)} succeeded")
+            return seconds(None, f"no client op invoked after the inject at {_t(window.injected_at)}")
+        return seconds(0.0, f"all {len(pairs)} ops after the inject at {_t(window.injected_at)} succeeded")
     down = pairs[first_bad][0].time
     start = _streak(pairs[first_bad:], consecutive, is_ok)
     if start is None:
         end = history.end_time()
-        return Measurement(None, "s", f"down from {_t(down)}, no {consecutive} ok ops in a row by the end at {_t(end)}",
-                           at_least=end - down)
+        return seconds(None, f"down from {_t(down)}, no {consecutive} ok ops in a row by the end at {_t(end)}",
+                       at_least=end - down)
     up = pairs[first_bad + start][0].time
-    return Measurement(up - down, "s", f"first failed op invoked at {_t(down)}, first of {consecutive} ok ops "
-                       f"invoked at {_t(up)}")
+    return seconds(up - down, f"first failed op invoked at {_t(down)}, first of {consecutive} ok ops "
+                   f"invoked at {_t(up)}")
 
 
 def outage_accuracy(history: History, *, f: FOp = None, fault: str | None = None,
@@ -280,13 +290,13 @@ def outage_accuracy(history: History, *, f: FOp = None, fault: str | None = None
     """|observed outage - injected outage| in seconds."""
     window = window or select_window(history, fault)
     if window is None or window.duration_s is None:
-        return Measurement(None, "s", "no healed fault window in the history")
+        return seconds(None, "no healed fault window in the history")
     seen = observed_outage(history, f=f, consecutive=consecutive, window=window)
     if seen.value is None:
         worse = None if seen.at_least is None else seen.at_least - window.duration_s
-        return Measurement(None, "s", seen.explanation, at_least=worse if worse and worse > 0 else None)
-    return Measurement(abs(seen.value - window.duration_s), "s", f"observed outage {format_number(seen.value)} s vs "
-                       f"injected {format_number(window.duration_s)} s: {seen.explanation}")
+        return seconds(None, seen.explanation, at_least=worse if worse and worse > 0 else None)
+    return seconds(abs(seen.value - window.duration_s), f"observed outage {format_number(seen.value)} s vs "
+                   f"injected {format_number(window.duration_s)} s: {seen.explanation}")
 
 
 @dataclass(frozen=True)

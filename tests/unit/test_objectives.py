@@ -177,3 +177,60 @@ def test_require_unknown_id_names_the_scenario(tmp_path):
                               "add it or fix the name")
     with pytest.raises(ConfigError, match="did you mean 'pg-kill'"):
         objectives.require("pg-kil", where="scenarios/test_y.py::test_z")
+
+
+HEAD = '[objectives.a]\ndescription = "d"\nowner = "o"\n[objectives.a.limits]\n'
+SUPPORTED = ("supported: rto, rto_from_inject, rpo, rpo_lost_writes, unexpected_writes, steady_state_after_heal, "
+             "outage_accuracy, max_error_rate_<phase>, min_availability_<phase>, latency_p<NN>_<phase>[_min]")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('objectives = 3\n', ": no objectives; add at least one [objectives.<id>] table with description, owner "
+                         "and limits"),
+    ('[objectives]\npg = 3\n', ":2: [objectives] pg: is not a table; write it as [objectives.pg] with "
+                               "description, owner and limits"),
+    (HEAD + 'rto = 5\n', ':5: [objectives.a.limits] rto = 5: missing unit; write it as a string with a unit, '
+                         'e.g. rto = "5 s"'),
+    (HEAD + 'rto = [5]\n', ':5: [objectives.a.limits] rto = [5]: list is not a limit; write it as a string '
+                           'with a unit, e.g. rto = "5 s"'),
+    (HEAD + 'max_error_rate_during_fault = "101 %"\n',
+     ':5: [objectives.a.limits] max_error_rate_during_fault = "101 %": rate above 100 %; use a percentage '
+     'from 0 to 100'),
+    (HEAD + 'latency_p0_during_fault = "1 ms"\n',
+     ':5: [objectives.a.limits] latency_p0_during_fault = "1 ms": quantile "p0" is out of range; use p50, '
+     'p90, p99, p999 or similar'),
+    (HEAD + 'rtoo = "1 s"\n', f':5: [objectives.a.limits] rtoo = "1 s": unknown limit "rtoo"; did you mean '
+                              f'"rto"? {SUPPORTED}'),
+    (HEAD + 'zzzzzz = "1 s"\n', f':5: [objectives.a.limits] zzzzzz = "1 s": unknown limit "zzzzzz"; {SUPPORTED}'),
+    ('[objectives.a\n', ':1:14: TOML syntax error: Expected \']\' at the end of a table declaration; fix that '
+                        'line (keys look like rto = "5 s", tables like [objectives.<id>])'),
+    ('[objectives.a]\ndescription = "d"\nowner = "o"\nrunbook = 3\n[objectives.a.limits]\nrto = "1 s"\n',
+     ':4: [objectives.a] runbook: is not a string; write runbook = "path or URL"'),
+    ('[objectives.a]\ndescription = "d"\nowner = "o"\nlimits = "x"\n',
+     ':1: [objectives.a]: has no limits; add [objectives.a.limits] with at least one limit, e.g. rto = "5 s"'),
+    ('[objectives.a]\ndescription = ""\nowner = "o"\n[objectives.a.limits]\nrto = "1 s"\n',
+     ':1: [objectives.a]: missing "description"; add description = "..." (a non-empty string)'),
+])
+def test_every_mistake_reads_as_one_exact_line(tmp_path, text, expected):
+    """The whole message: file (and line), the offending text, the problem and the fix."""
+    assert error_of(tmp_path, text) == f"{tmp_path / 'objectives.toml'}{expected}"
+
+
+def test_an_unreadable_file_says_so_with_the_fix(tmp_path):
+    """Bytes that are not UTF-8: one line naming the file, the decoder's complaint and the fix."""
+    path = tmp_path / "objectives.toml"
+    path.write_bytes(b'[objectives.a]\ndescription = "\xff"\n')
+    with pytest.raises(ConfigError) as err:
+        load_objectives(path)
+    assert str(err.value) == (f"{path}: cannot read the objectives file ('utf-8' codec can't decode byte 0xff "
+                              "in position 30: invalid start byte); fix its permissions or encoding")
+
+
+def test_limit_values_are_kept_to_nine_decimals():
+    """A limit keeps nine decimals (no float noise in reports); 100 % and p100 are accepted."""
+    assert parse_limit("rto", "1.0000000004 s").value == 1.0
+    assert parse_limit("rto", "1.000000004 s").value == 1.000000004
+    assert parse_limit("max_error_rate_during_fault", "100 %").value == 100.0
+    assert parse_limit("latency_p100_during_fault", "5 ms").quantile == 1.0
+    assert parse_limit("latency_p999_during_fault", "5 ms").quantile == 0.999
+    assert parse_limit("latency_p9999_during_fault", "5 ms").quantile == 0.9999

@@ -23,6 +23,7 @@ import requests
 from docker.models.containers import Container
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from harness.stack.cleanup import leftovers, remove_run
 from harness.stack.images import SPECS, resolve
 from harness.stack.labels import RUN_LABEL, new_run_id, run_labels
 
@@ -114,16 +115,12 @@ def _host_port(container: Container, port: str) -> int:
 
 
 def _remove_run(client: docker.DockerClient, run_id: str) -> None:
-    selector = {"label": f"{RUN_LABEL}={run_id}"}
-    for container in client.containers.list(all=True, filters=selector):
-        try:
-            if container.status == "paused":
-                container.unpause()
-            container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-    for network in client.networks.list(filters=selector):
-        network.remove()
+    """Unpause what a failed test may have left paused, then remove the run's objects by label."""
+    for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
+        if container.status == "paused":
+            container.unpause()
+    remove_run(client, run_id)
+    assert leftovers(client, run_id) == []
 
 
 @pytest.fixture(scope="module")

@@ -199,7 +199,16 @@ def test_reads_writes_orders_and_search_work(stack: Stack) -> None:
     assert app.call("GET", "/items/999999999").status == 404
     ready = app.call("GET", "/ready")
     assert ready.status == 200 and ready.body["status"] == "ready", ready.body
-    print(f"\n[app] normal: create item, read (miss, hit), order 201, replay 200, conflict 409; "
+    uid = app.container.exec_run(["id", "-u"]).output.decode().strip()
+    assert uid == "10001", f"the app must run as its non-root user, runs as uid {uid}"
+    for attempt in Retrying(stop=stop_after_delay(30), wait=wait_fixed(0.5), reraise=True,
+                            retry=retry_if_exception_type(NotYet)):
+        with attempt:
+            app.container.reload()
+            health = app.container.attrs["State"].get("Health", {}).get("Status")
+            if health != "healthy":
+                raise NotYet(f"HEALTHCHECK status {health}")
+    print(f"\n[app] normal (uid {uid}, HEALTHCHECK healthy): create item, read (miss, hit), order 201, replay 200, conflict 409; "
           f"read latency {first.elapsed_s * 1000:.1f} / {second.elapsed_s * 1000:.1f} ms")
 
 

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS orders (
 """
 ITEM_COLUMNS = "id, name, description, price_cents, created_at"
 ORDER_COLUMNS = "id, idempotency_key, fingerprint, item_id, quantity, created_at"
+PUBLIC_ORDER_COLUMNS = "id, idempotency_key, item_id, quantity, created_at"  # what clients see
 
 # What a failing PostgreSQL looks like from asyncpg: refused or reset connections, a server that is
 # starting up, shutting down or out of resources. SQL errors (constraints, syntax) are not in here.
@@ -158,7 +159,7 @@ class Store:
         return _row(row)  # type: ignore[return-value]
 
     async def get_order(self, order_id: int) -> dict[str, Any] | None:
-        query = f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"
+        query = f"SELECT {PUBLIC_ORDER_COLUMNS} FROM orders WHERE id = $1"
         return _row(await self.guard.call(lambda: self._fetch(query, order_id), idempotent=True))
 
     async def search_items(self, text: str, limit: int) -> list[dict[str, Any]]:

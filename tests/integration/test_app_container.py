@@ -187,11 +187,15 @@ def test_reads_writes_orders_and_search_work(stack: Stack) -> None:
     placed = _order(app, key, item["id"], 2)
     assert placed.status == 201 and placed.body["quantity"] == 2, placed
     again = _order(app, key, item["id"], 2)
-    assert (again.status, again.body, again.headers.get("idempotent-replayed")) == (200, placed.body, "true")
+    assert (again.status, again.body, again.headers.get("idempotent-replayed")) == (200, placed.body, "true"), \
+        (placed, again)
     assert _order(app, key, item["id"], 3).status == 409
     assert stack.orders_with_key(key) == 1
     read_back = app.call("GET", f"/orders/{placed.body['id']}")
     assert (read_back.status, read_back.body) == (200, placed.body)
+    time.sleep(FRESH_S + 0.1)  # past freshness: the next read comes from PostgreSQL, and shows the same fields
+    from_postgres = app.call("GET", f"/orders/{placed.body['id']}")
+    assert (from_postgres.headers["x-cache"], from_postgres.body) == ("miss", placed.body)
 
     found = app.call("GET", "/search", params={"q": item["name"]})
     assert found.status == 200 and found.body["source"] == "postgres" and found.degraded is None

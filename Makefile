@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/toxiproxy_bench.py
 	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py
+	$(BIN)/python bench/app_bench.py
 
 # Mutation testing of the judging code (history, checkers, phases, objectives, verdicts): prints
 # the share of mutants the unit tests kill (target 90 %) and lists the survivors.

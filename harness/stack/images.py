@@ -12,8 +12,12 @@ it. ``resolve()`` tries, in order:
     4. otherwise ImageUnavailable, one line naming what is missing (callers turn it into a skip).
 
 Built images never carry the official name. The recipe hash covers the recipe directory's files
-and any extra build-context sources (toxiproxy: the toxiproxy_compat package), so a recipe is
-rebuilt only when it changed. The base is ``debian:bookworm-slim`` when present or pullable, else
+and any extra build-context sources (toxiproxy: the toxiproxy_compat package; app: the app/
+package), so a recipe is rebuilt only when it changed. A service with no official image at all
+(``official=False``: the reference service in app/) skips steps 1-2 for its default ref and is
+always the recipe build. A recipe may need a step on the host before ``docker build`` (``prepare``,
+run in the build context; app: wheels built with the host's pip, since HTTPS fails in builds).
+The base is ``debian:bookworm-slim`` when present or pullable, else
 ``dr-harness/debian:bookworm-<hash12>`` made with debootstrap from the host's own Debian mirror.
 Builds are serialised per tag by a file lock, so threads and parallel processes build once.
 """
@@ -24,9 +28,11 @@ import fnmatch
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +66,8 @@ class ImageSpec:
     recipe_dir: Path | None
     recipe_version: str = "local"
     extra_context: tuple[Path, ...] = field(default=())
+    official: bool = True
+    prepare: Callable[[Path], None] | None = None
 
     def ref(self, environ: Mapping[str, str] | None = None) -> str:
         """The ref to use: the env override if set and non-empty, else the pinned default."""
@@ -86,6 +94,9 @@ SPECS: dict[str, ImageSpec] = {
     "toxiproxy": ImageSpec("toxiproxy", "ghcr.io/shopify/toxiproxy:2.12.0", "HARNESS_TOXIPROXY_IMAGE",
                            RECIPES_DIR / "toxiproxy", recipe_version="compat",
                            extra_context=(REPO_ROOT / "toxiproxy_compat",)),
+    "app": ImageSpec("app", "dr-harness/app:0.1.0", "HARNESS_APP_IMAGE", RECIPES_DIR / "app",
+                     recipe_version="0.1.0", extra_context=(REPO_ROOT / "app",), official=False,
+                     prepare=lambda ctx: host_wheels(ctx / "app" / "requirements.txt", ctx / "wheels")),
     "elasticsearch": ImageSpec("elasticsearch", "docker.elastic.co/elasticsearch/elasticsearch:8.15.3",
                                "HARNESS_ELASTICSEARCH_IMAGE", None),
 }
@@ -113,6 +124,30 @@ def recipe_hash(spec: ImageSpec) -> str:
     return digest.hexdigest()[:12]
 
 
+def host_wheels(requirements: Path, dest: Path, *, timeout_s: float = 600.0) -> None:
+    """Build wheels for ``requirements`` with the host's pip into ``dest`` (a pre-build step).
+
+    The image installs them with ``pip install --no-index``; binary wheels must match the image's
+    python (Debian 12: 3.11), so the host's python must be 3.11 too.
+    """
+    if sys.version_info[:2] != (3, 11):
+        raise ImageUnavailable(f"wheels for {requirements.name} need python 3.11 like Debian 12's, "
+                               f"this is {sys.version.split()[0]}",
+                               fix="run the harness with a python 3.11 venv")
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+           "--wheel-dir", str(dest), "--requirement", str(requirements)]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.CalledProcessError as exc:
+        raise ImageUnavailable(f"building wheels for {requirements.name} failed (pip exit {exc.returncode})",
+                               fix="check that the package index answers and the pins exist",
+                               evidence=(exc.stderr or "")[-2000:]) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ImageUnavailable(f"building wheels for {requirements.name} took over {timeout_s:g} s",
+                               fix="check that the package index answers") from exc
+
+
 def recipe_tag(spec: ImageSpec) -> str:
     """The local tag a recipe build gets: ``dr-harness/<service>:<version>-<recipehash12>``."""
     return f"dr-harness/{spec.service}:{spec.recipe_version}-{recipe_hash(spec)}"
@@ -132,12 +167,13 @@ def resolve(client: docker.DockerClient, spec: ImageSpec, *, progress: Progress 
             environ: Mapping[str, str] | None = None) -> ResolvedImage:
     """Make ``spec``'s image available locally (present, pulled or built) and say which."""
     ref = spec.ref(environ)
-    image = local_image(client, ref)
-    if image is not None:
-        return ResolvedImage(spec.service, ref, image.id, "present")
-    image = try_pull(client, ref, progress=progress)
-    if image is not None:
-        return ResolvedImage(spec.service, ref, image.id, "pulled")
+    if spec.official or ref != spec.default_ref:
+        image = local_image(client, ref)
+        if image is not None:
+            return ResolvedImage(spec.service, ref, image.id, "present")
+        image = try_pull(client, ref, progress=progress)
+        if image is not None:
+            return ResolvedImage(spec.service, ref, image.id, "pulled")
     if spec.recipe_dir is None or ref != spec.default_ref:
         raise _unavailable(spec, ref)
     tag = recipe_tag(spec)
@@ -177,14 +213,17 @@ def _build_recipe(client: docker.DockerClient, spec: ImageSpec, *, tag: str, bas
     assert spec.recipe_dir is not None
     rel = spec.recipe_dir.relative_to(REPO_ROOT) if spec.recipe_dir.is_relative_to(REPO_ROOT) \
         else spec.recipe_dir
-    say(progress, f"{spec.service}: building {tag} from {rel}/ on {base_ref} "
-                   f"(stands in for {spec.default_ref}; a minute or two) ...")
+    stands = f"stands in for {spec.default_ref}" if spec.official else "no official image exists"
+    say(progress, f"{spec.service}: building {tag} from {rel}/ on {base_ref} ({stands}; a minute or two) ...")
     started = time.monotonic()
     ignore = shutil.ignore_patterns(*_IGNORED_NAMES)
     with tempfile.TemporaryDirectory(prefix=f"dr-harness-{spec.service}-") as ctx:
         shutil.copytree(spec.recipe_dir, ctx, dirs_exist_ok=True, ignore=ignore)
         for extra in spec.extra_context:
             shutil.copytree(extra, Path(ctx) / extra.name, ignore=ignore)
+        if spec.prepare is not None:
+            say(progress, f"{spec.service}: preparing the build context on the host ...")
+            spec.prepare(Path(ctx))
         labels = {RECIPE_HASH_LABEL: tag.rsplit("-", 1)[-1], "dr-harness.recipe": spec.service,
                   "dr-harness.equivalent-of": spec.default_ref, "dr-harness.base": base_ref}
         try:

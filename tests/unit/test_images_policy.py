@@ -36,7 +36,7 @@ def test_env_var_overrides_default_and_blank_is_ignored() -> None:
     assert spec.ref({"HARNESS_POSTGRES_IMAGE": "  "}) == spec.default_ref
     assert {s.env_var for s in SPECS.values()} == {
         "HARNESS_POSTGRES_IMAGE", "HARNESS_REDIS_IMAGE", "HARNESS_TOXIPROXY_IMAGE",
-        "HARNESS_ELASTICSEARCH_IMAGE"}
+        "HARNESS_ELASTICSEARCH_IMAGE", "HARNESS_APP_IMAGE"}
 
 
 def test_only_elasticsearch_lacks_a_recipe_and_recipes_exist() -> None:
@@ -92,8 +92,11 @@ def test_real_recipe_tags_are_local_names(tmp_path: Path) -> None:
         if spec.recipe_dir is not None:
             tag = recipe_tag(spec)
             assert tag.startswith(f"dr-harness/{spec.service}:")
-            assert docker.utils.parse_repository_tag(tag)[0] != \
-                docker.utils.parse_repository_tag(spec.default_ref)[0]
+            if spec.official:
+                assert docker.utils.parse_repository_tag(tag)[0] != \
+                    docker.utils.parse_repository_tag(spec.default_ref)[0]
+            else:  # no official name exists: the default is the recipe's own name, with its content hash
+                assert tag.startswith(spec.default_ref + "-")
 
 
 def test_no_recipe_error_is_one_line_naming_the_env_var() -> None:

@@ -189,3 +189,14 @@ def test_the_rules_see_a_broken_rule(tmp_path: Path):
                       "from ..history import History\n")
     targets = {target for _, target in imports_of(sneaky, "harness.judging.sneaky")}
     assert {"docker", "harness.stack.core", "harness.history"} <= targets
+
+
+def test_app_and_harness_do_not_import_each_other():
+    """app/ is the service under test, copied alone into its image; the harness only runs it."""
+    bad = [f"{rel(path)}:{line} imports {target}"
+           for path in sorted((ROOT / "app").rglob("*.py"))
+           for line, target in imports_of(path) if target.split(".")[0] == "harness"]
+    bad += [f"{rel(path)}:{line} imports {target}"
+            for path in harness_files()
+            for line, target in imports_of(path) if target.split(".")[0] == "app"]
+    assert bad == []

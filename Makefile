@@ -14,7 +14,7 @@ export TESTCONTAINERS_RYUK_DISABLED ?= true
 $(STAMP): pyproject.toml
 	@echo "[setup] creating $(VENV) and installing the harness"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[app]'
 	@touch $(STAMP)
 
 setup: $(STAMP) engine

@@ -23,15 +23,20 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
 - observed outage: from the invoke of the first failed op at/after the inject to the invoke of
   the first of ``consecutive`` ok ops after it (resolution: the probe interval);
   ``outage_accuracy`` = |observed outage - (healed_at - injected_at)|.
+- not sent: an attempt completed ``not-sent`` (``harness.history.NOT_SENT``) was scheduled but
+  never sent because every client was busy; it is in no measure above (``client_pairs`` leaves it
+  out) and counts only in the achieved rate: a verdict whose span sent under 90 % of its scheduled
+  attempts is UNKNOWN, with the reason (harness/judging/rates.py says which span each limit uses).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 from harness.history import History
 from harness.judging.objectives import Limit, Objective
+from harness.judging import rates
 from harness.judging.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
                                     in_phase, is_ok, latency_quantile, latency_s, quantile, select_window)
 from harness.judging.verdicts import FAIL, PASS, UNKNOWN, Measurement, Verdict, format_number
@@ -307,7 +312,10 @@ def check(objective: Objective, history: History, *, f: FOp = None, observed: It
     verdicts = []
     for limit in objective.limits:
         try:
-            verdicts.append(judge(objective.id, limit, MEASURES[limit.metric](limit, ctx)))
+            verdict = judge(objective.id, limit, MEASURES[limit.metric](limit, ctx))
+            short = rates.deficit(history, limit, f=f, fault=fault, measured=verdict.measured)
+            verdicts.append(verdict if short is None else
+                            replace(verdict, validity=UNKNOWN, explanation=f"{short}; {verdict.explanation}"))
         except Exception as exc:  # a crashing checker is no evidence, never a pass
             verdicts.append(Verdict(objective.id, limit.name, limit.value, None, limit.unit, UNKNOWN,
                                     f"checker crashed: {type(exc).__name__}: {exc}"))

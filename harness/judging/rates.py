@@ -24,6 +24,7 @@ asked for (scheduled) and how many were sent. Pure functions of a History; no Do
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -75,7 +76,7 @@ class SpanRate:
     def to_dict(self) -> dict[str, Any]:
         """The report's record of this span."""
         def r(x: float | None) -> float | None:
-            return None if x is None else round(x, 3)
+            return None if x is None or not math.isfinite(x) else round(x, 3)
         return {"start": r(self.start), "end": r(self.end), "scheduled": self.scheduled, "sent": self.sent,
                 "not_sent": self.not_sent, "asked_hz": r(self.asked_hz), "achieved_hz": r(self.achieved_hz),
                 "share": None if self.share is None else round(self.share, 4), "deficient": self.deficient}

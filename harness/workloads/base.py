@@ -15,7 +15,7 @@ When every lane is busy the attempt is recorded ``not-sent`` at its scheduled ti
 (harness/judging/rates.py) and on the timeline. ``max_in_flight`` defaults to
 ``ceil(rate_hz * longest_wait_s()) + 1``, capped at ``MAX_LANES``, where ``longest_wait_s()`` is the
 longest one attempt can wait on its client's timeouts (``DEFAULT_WAIT_S`` for a client without
-timeouts). Lanes are made on demand and the most recently freed lane is reused first, so a healthy
+timeouts) or at the workload's ``max_lanes`` (its share of the service's connections). Lanes are made on demand and the most recently freed lane is reused first, so a healthy
 service is driven over one or two connections; a lane idle for ``IDLE_CLOSE_S`` closes its client.
 
 ``closed_loop=True`` is the old single-connection client, kept only as a negative control: one
@@ -122,6 +122,7 @@ class Workload:
 
     f: ClassVar[str] = "op"
     client_fields: ClassVar[tuple[str, ...]] = ()
+    max_lanes: ClassVar[int] = MAX_LANES  # cap of the default bound (a service's connection budget)
 
     def __init__(self, history: History, *, process: str, rate_hz: float, max_ops: int = 10_000,
                  max_seconds: float = 300.0, op_deadline_s: float | None = None,
@@ -192,7 +193,7 @@ class Workload:
         if self._max_in_flight is not None:
             return int(self._max_in_flight)
         wait = self.longest_wait_s()
-        return min(MAX_LANES, math.ceil(self.rate_hz * (DEFAULT_WAIT_S if wait is None else wait)) + 1)
+        return min(self.max_lanes, math.ceil(self.rate_hz * (DEFAULT_WAIT_S if wait is None else wait)) + 1)
 
     @property
     def running(self) -> bool:

@@ -32,6 +32,7 @@ class _PostgresWorkload(Workload):
     """Shared by PostgreSQL workloads: one autocommit connection per lane, reopened after any error."""
 
     client_fields = ("_conn",)
+    max_lanes = 48  # PostgreSQL admits 100 connections by default: leave room for a second client
 
     def __init__(self, history: History, *, host: str, port: int, user: str, password: str,
                  dbname: str, process: str, rate_hz: float, statement_timeout_ms: int | None,

@@ -37,6 +37,7 @@ test: setup
 	fi
 	$(BIN)/python bench/toxiproxy_bench.py
 	$(BIN)/python bench/stack_bench.py
+	$(BIN)/python bench/workload_bench.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -44,3 +45,4 @@ unit: $(STAMP)
 bench: setup
 	$(BIN)/python bench/toxiproxy_bench.py
 	$(BIN)/python bench/stack_bench.py
+	$(BIN)/python bench/workload_bench.py

@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: setup engine scenarios test unit bench
+.PHONY: setup engine scenarios test unit bench mutation
 
 $(STAMP): pyproject.toml
 	@echo "[setup] creating $(VENV) and installing the harness"
@@ -36,6 +36,7 @@ test: setup
 	  TOXIPROXY_COMPAT_PYTHON=$(DEBIAN_PYTHON) $(BIN)/python -m pytest tests/toxiproxy_compat -q -p no:cacheprovider; \
 	fi
 	$(BIN)/python bench/toxiproxy_bench.py
+	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py
 	$(BIN)/python bench/workload_bench.py
 
@@ -44,5 +45,13 @@ unit: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/toxiproxy_bench.py
+	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py
 	$(BIN)/python bench/workload_bench.py
+
+# Mutation testing of the judging code (history, checkers, phases, objectives, verdicts): prints
+# the share of mutants the unit tests kill (target 90 %) and lists the survivors.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "mutmut==3.8.1"
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_score.py

@@ -9,12 +9,14 @@
 # Idempotent: a second run finds the engine answering. It never stops or kills anything.
 # Env: HARNESS_NO_INSTALL=1 forbids installing/starting (as on a non-root or non-Debian machine);
 #      HARNESS_DOCKERD_LOG / HARNESS_DOCKERD_PIDFILE move the log and PID files;
-#      HARNESS_ENGINE_WAIT_S bounds the wait for a freshly started dockerd (default 30).
+#      HARNESS_ENGINE_WAIT_S bounds the wait for a freshly started dockerd (default 30);
+#      HARNESS_APT_LOCK_WAIT_S bounds the wait for another apt/dpkg run's lock (default 300).
 set -euo pipefail
 
 log_file="${HARNESS_DOCKERD_LOG:-/var/log/dr-harness-dockerd.log}"
 pid_file="${HARNESS_DOCKERD_PIDFILE:-/run/dr-harness-dockerd.pid}"
 wait_s="${HARNESS_ENGINE_WAIT_S:-30}"
+lock_wait_s="${HARNESS_APT_LOCK_WAIT_S:-300}"
 where="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 
 say() { printf '[ensure-engine] %s\n' "$*"; }
@@ -45,8 +47,11 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 if [ "${#missing[@]}" -gt 0 ]; then
 	say "installing Debian packages: ${missing[*]} (apt-get update first)"
-	apt-get update -qq
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	if command -v fuser >/dev/null 2>&1 && fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1; then
+		say "another apt/dpkg run holds the package manager lock; waiting for it (up to ${lock_wait_s} s)"
+	fi
+	apt-get -o DPkg::Lock::Timeout="${lock_wait_s}" update -qq
+	apt-get -o DPkg::Lock::Timeout="${lock_wait_s}" install -y -q --no-install-recommends "${missing[@]}"
 	say "installed: ${missing[*]}"
 fi
 

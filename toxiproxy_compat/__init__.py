@@ -10,7 +10,8 @@ Modules: api (routes and handlers), http_server (HTTP/1.1 framing), collection (
 populate, reset), proxy (one proxy and its listener), connection (one client/upstream pair),
 link (fast path and toxic chain of one direction), toxic_collection (a proxy's toxics, JSON
 create/update/remove), toxics (the toxic types), gojson (Go encoding/json look-alike),
-addresses (Go net address handling), errors, logs, __main__ (CLI).
+addresses (Go net address handling), resolver (upstream lookups and dial), errors, logs,
+__main__ (CLI).
 
 Deliberate divergences from the real server
 -------------------------------------------
@@ -42,6 +43,16 @@ Deliberate divergences from the real server
 11. Populating over an existing proxy whose listen resolves the same and whose upstream is unchanged
    returns that existing proxy as the doc describes; a request whose handler exceeds 25 s gets 503
    while the operation still completes in the background (as with Go's TimeoutHandler).
+12. Upstream names are resolved by the merged, bounded lookups of resolver.py (never asyncio's
+   default executor): concurrent lookups of a host share one in-flight lookup while it is younger
+   than 0.1 s, a caller waits at most 5 s ("lookup HOST: i/o timeout"), and a success also answers
+   the callers of older lookups still running. Go merges lookups too but has no such bounds.
+13. A client that closes or resets before sending anything while its upstream is still being
+   resolved or dialled abandons that dial (Go dials on and then closes the upstream); a client
+   that sent data first is handled as in Go. At most 1024 dials per proxy are pending; a client
+   beyond that is closed at once, like a failed dial (Go has no cap).
+14. TOXIPROXY_COMPAT_RESOLVER=executor brings back the pre-12 lookups (asyncio's default
+   executor); it exists only for bench/compat_recovery_bench.py's before/after comparison.
 """
 
 __version__ = "2.12.0"

@@ -6,6 +6,12 @@ the toxics present at that moment. Half-close is not propagated: when either lin
 its writer, the destination socket is fully closed and the other link sees its source end, so
 both sockets go (Toxiproxy link.go). If a reset_peer toxic is present at creation, both sockets
 get SO_LINGER 0 and every later close is an RST.
+
+While the upstream is being resolved and dialled (resolver.open_upstream) the client is read
+until its first data: a client that goes away before sending anything (EOF or reset) abandons
+the pending lookup and dial at once, so a flood of short-lived connects while the upstream is down
+holds no more sockets than there are live clients. At most MAX_PENDING_DIALS dials of one proxy
+are pending at a time; a client beyond that is closed at once, like a failed dial.
 """
 from __future__ import annotations
 
@@ -16,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import logs
 from .link import Link
+from .resolver import open_upstream
 
 if TYPE_CHECKING:
     from .proxy import Proxy
 
 WRITE_HIGH_WATER = 1024 * 1024
 CLOSE_GRACE_S = 5.0
+MAX_PENDING_DIALS = 1024
 
 
 class SideProtocol(asyncio.Protocol):
@@ -132,8 +140,16 @@ class ClientProtocol(SideProtocol):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        transport.pause_reading()
+        # Reading stays on while the upstream is dialled, to notice a client that leaves before
+        # sending anything; its first data pauses reading until the links exist (`early`).
         self.conn = Connection(self.proxy, self)
+
+    def eof_received(self) -> bool:
+        conn = self.conn
+        if conn is not None and conn.dialing() and not self.early:
+            conn.abandon("client closed before the upstream connected")
+            return True
+        return super().eof_received()
 
 
 class Connection:
@@ -151,13 +167,35 @@ class Connection:
         if logs.THRESHOLD <= logs.LEVELS["info"]:
             logs.log("info", "Accepted client", name=proxy.name, client=self.name,
                      proxy=proxy.listen, upstream=proxy.upstream)
-        self.dial_task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self._dial())
+        self.dial_task: asyncio.Task[None] | None = None
+        if proxy.pending_dials >= MAX_PENDING_DIALS:
+            logs.log("error", "Unable to open connection to upstream", name=proxy.name,
+                     client=self.name, upstream=proxy.upstream,
+                     error=f"too many pending dials ({MAX_PENDING_DIALS})")
+            self.abort()
+            return
+        proxy.pending_dials += 1
+        self.dial_task = asyncio.get_running_loop().create_task(self._dial())
+        # A callback, not a finally: a task cancelled before its first step never runs its body.
+        self.dial_task.add_done_callback(self._dial_done)
+
+    def _dial_done(self, _task: "asyncio.Task[None]") -> None:
+        self.proxy.pending_dials -= 1
+
+    def dialing(self) -> bool:
+        return self.dial_task is not None and self.upstream is None and not self.closed
+
+    def abandon(self, why: str) -> None:
+        """The client left while the upstream was being dialled: stop the lookup and the dial."""
+        if logs.THRESHOLD <= logs.LEVELS["debug"]:
+            logs.log("debug", "Abandoned upstream dial", name=self.proxy.name, client=self.name,
+                     upstream=self.proxy.upstream, reason=why)
+        self.abort()
 
     async def _dial(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             host, port = self.proxy.upstream_target()
-            _, upstream = await loop.create_connection(lambda: SideProtocol(self), host, port)
+            _, upstream = await open_upstream(lambda: SideProtocol(self), host, port)
         except asyncio.CancelledError:
             return
         except Exception as exc:
@@ -205,7 +243,9 @@ class Connection:
             self._teardown()
 
     def side_lost(self) -> None:
-        if self.upstream is None and self.dial_task is None:
+        if self.dialing():
+            self.abandon("client lost before the upstream connected")
+        elif self.upstream is None and self.dial_task is None:
             self._teardown()
         elif self.links and all(l.finished for l in self.links):
             self._teardown()

@@ -35,6 +35,7 @@ class Proxy:
         self.connections: set["Connection"] = set()
         self.server: asyncio.base_events.Server | None = None
         self._target: tuple[str, str, int] | None = None
+        self.pending_dials = 0  # connections whose upstream is being resolved or dialled
 
     def to_json(self) -> str:
         return (f'{{"name":{go_string(self.name)},"listen":{go_string(self.listen)},'

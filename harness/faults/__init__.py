@@ -5,14 +5,14 @@
     resource.py   cgroup limits and a full disk: MemoryLimit, CpuQuota, DiskFull
 """
 
-from harness.faults.base import Fault, FaultRecord
+from harness.faults.base import Effect, Fault, FaultRecord
 from harness.faults.container import ContainerFault, Kill, Partition, Pause, Restart, Stop
-from harness.faults.network import (Bandwidth, Down, Latency, LimitData, ResetPeer, Slicer,
-                                    SlowClose, Timeout, ToxicFault)
+from harness.faults.network import (Bandwidth, ClientPath, Down, Latency, LimitData, ResetPeer,
+                                    Slicer, SlowClose, Timeout, ToxicFault)
 from harness.faults.resource import CpuQuota, DiskFull, MemoryLimit
 
 __all__ = [
-    "Bandwidth", "ContainerFault", "CpuQuota", "DiskFull", "Down", "Fault", "FaultRecord", "Kill",
-    "Latency", "LimitData", "MemoryLimit", "Partition", "Pause", "ResetPeer", "Restart", "Slicer",
+    "Bandwidth", "ClientPath", "ContainerFault", "CpuQuota", "DiskFull", "Down", "Effect", "Fault",
+    "FaultRecord", "Kill", "Latency", "LimitData", "MemoryLimit", "Partition", "Pause", "ResetPeer", "Restart", "Slicer",
     "SlowClose", "Stop", "Timeout", "ToxicFault",
 ]

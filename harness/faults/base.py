@@ -13,6 +13,12 @@ verbs, ``_inject`` and ``_heal``; this base supplies the rest:
   ``nemesis`` ops to ``history`` (if given): ``invoke inject {name, kind, target}`` then
   ``ok`` or ``fail``; the same for ``heal``. ``injected_at`` is when injection began and
   ``healed_at`` when healing finished, so the record spans every moment the fault could act.
+* Once injected, the fault shows that it is in effect: ``_check_effect`` probes the fault's own
+  effect (a connection through a disabled proxy is refused, a killed container is not running,
+  a latency toxic slows a probe's round trip) and the result is recorded as a ``nemesis``
+  ``probe`` op: ``ok`` with the evidence as its value, or ``fail`` with why it could not be
+  shown. Checkers judge a fault window only when its probe was ``ok``; a fault kind without a
+  probe, or a probe that raises, is "not shown in effect" and its verdicts are unknown.
 * ``str(fault)`` is the label used as pytest id and timeline label:
   ``latency(postgres, 300ms±50, downstream)``.
 
@@ -42,11 +48,22 @@ class FaultRecord:
     target: str
     injected_at: float | None = None
     healed_at: float | None = None
+    in_effect: bool | None = None  # None until probed
+    evidence: str | None = None    # one line: what the probe saw
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as the report's ``faults`` entry."""
+        """The record as the report's ``faults`` entry (DESIGN's keys, then the evidence)."""
         return {"name": self.name, "kind": self.kind, "target": self.target,
-                "injected_at": self.injected_at, "healed_at": self.healed_at}
+                "injected_at": self.injected_at, "healed_at": self.healed_at,
+                "in_effect": self.in_effect, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a probe of a fault's own effect found: shown in effect or not, and the one-line evidence."""
+
+    in_effect: bool
+    evidence: str
 
 
 class _FaultState:
@@ -93,6 +110,10 @@ class Fault(ABC):
     @abstractmethod
     def _heal(self) -> None:
         """Undo the fault; must cope with an injection that failed halfway."""
+
+    def _check_effect(self) -> Effect:
+        """Probe the fault's own effect right after injection (bounded in time; may raise)."""
+        return Effect(False, f"no probe of its effect exists for fault kind {self.kind!r}")
 
     # -- the contract ------------------------------------------------------------------------------
 
@@ -145,6 +166,23 @@ class Fault(ABC):
                 self._finish(op, exc)
                 raise
             self._finish(op)
+            self._probe(record)
+
+    def _probe(self, record: FaultRecord) -> Effect:
+        """Check the fault is in effect; record the evidence as a ``probe`` op and on the record."""
+        op = self.history.invoke(NEMESIS_PROCESS, "probe", self._op_value()) if self.history else None
+        try:
+            effect = self._check_effect()
+        except Exception as exc:  # a probe that breaks is no evidence, never a reason to abort
+            effect = Effect(False, f"the probe of its effect failed: {type(exc).__name__}: {exc}")
+        evidence = " ".join(effect.evidence.split())
+        record.in_effect, record.evidence = effect.in_effect, evidence
+        if self.history is not None and op is not None:
+            if effect.in_effect:
+                self.history.complete(op, "ok", value=evidence)
+            else:
+                self.history.complete(op, "fail", error=evidence)
+        return effect
 
     def heal(self) -> None:
         """Undo the fault; does nothing when it is not injected (idempotent)."""

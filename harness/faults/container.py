@@ -7,7 +7,10 @@ They act on the docker SDK's ``Container`` (for a testcontainers wrapper pass
 Healing a container fault waits until the container is *running* again (up to
 ``running_timeout_s``), then calls the optional ``wait_ready`` hook; whether the service
 inside is ready is for the scenario to measure. A fault that cannot be healed in time raises
-``FaultError`` with the container's last log lines as evidence::
+``FaultError`` with the container's last log lines as evidence. Each fault shows it is in effect
+by the container's own state, read back from the engine (for up to ``EFFECT_WAIT_S``): killed or
+stopped means not running, paused means paused, restarted means a new start time, partitioned
+means no longer attached to the network::
 
     with Kill(pg.get_wrapped_container()):          # SIGKILL; heal starts it again
         writer.run_for(5)
@@ -17,6 +20,7 @@ inside is ready is for the scenario to measure. A fault that cannot be healed in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -27,9 +31,10 @@ from docker.models.networks import Network
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import FaultError
-from harness.faults.base import Fault
+from harness.faults.base import Effect, Fault
 
 LOG_TAIL_LINES = 20
+EFFECT_WAIT_S = 2.0
 
 
 def container_status(container: Container) -> str:
@@ -95,6 +100,23 @@ class ContainerFault(Fault):
                              where=f"container {self.container.short_id}",
                              fix="is the container still there (docker ps -a)?") from exc
 
+    def _state_shows(self, wanted: Callable[[dict], bool], what: str) -> Effect:
+        """Poll the container's state for up to EFFECT_WAIT_S until ``wanted(State)`` holds."""
+        deadline = time.monotonic() + EFFECT_WAIT_S
+        while True:
+            try:
+                self.container.reload()
+                state = self.container.attrs["State"]
+            except docker.errors.NotFound:
+                state = {"Status": "removed"}
+            if wanted(state):
+                return Effect(True, f"container {self.target} is {what} (engine state "
+                                    f"{state.get('Status')})")
+            if time.monotonic() >= deadline:
+                return Effect(False, f"container {self.target} is not {what}: engine state "
+                                     f"{state.get('Status')} {EFFECT_WAIT_S:g} s after injection")
+            time.sleep(0.05)
+
     def _start_and_wait(self) -> None:
         """Start the container unless it runs, wait until it runs, then call ``wait_ready``."""
         status = container_status(self.container)
@@ -120,6 +142,10 @@ class Kill(ContainerFault):
     def _inject(self) -> None:
         self._docker("kill", lambda: self.container.kill(signal="SIGKILL"))
 
+    def _check_effect(self) -> Effect:
+        return self._state_shows(lambda st: not st.get("Running") and st.get("Status") != "paused",
+                                 "not running after SIGKILL")
+
     def _heal(self) -> None:
         if self.restart:
             self._start_and_wait()
@@ -143,6 +169,9 @@ class Stop(ContainerFault):
     def _inject(self) -> None:
         self._docker("stop", lambda: self.container.stop(timeout=self.grace_s))
 
+    def _check_effect(self) -> Effect:
+        return self._state_shows(lambda st: not st.get("Running"), "stopped")
+
     def _heal(self) -> None:
         self._start_and_wait()
 
@@ -156,8 +185,18 @@ class Pause(ContainerFault):
     def _inject(self) -> None:
         self._docker("pause", self.container.pause)
 
+    def _check_effect(self) -> Effect:
+        return self._state_shows(lambda st: st.get("Status") == "paused", "paused")
+
     def _heal(self) -> None:
         self._start_and_wait()
+
+
+class _StartedAt:
+    """The container's start time read just before a restart."""
+
+    def __init__(self) -> None:
+        self.at: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,6 +205,11 @@ class Restart(ContainerFault):
 
     kind: ClassVar[str] = "restart"
     grace_s: int = 10
+    _started: _StartedAt = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_started", _StartedAt())
+        super().__post_init__()
 
     def _validate(self) -> None:
         super()._validate()
@@ -176,7 +220,14 @@ class Restart(ContainerFault):
         return f"grace {self.grace_s}s"
 
     def _inject(self) -> None:
+        self.container.reload()
+        self._started.at = self.container.attrs["State"].get("StartedAt")
         self._docker("restart", lambda: self.container.restart(timeout=self.grace_s))
+
+    def _check_effect(self) -> Effect:
+        before = self._started.at
+        return self._state_shows(lambda st: bool(before) and st.get("StartedAt") != before,
+                                 f"started again (it had started at {before})")
 
     def _heal(self) -> None:
         self._start_and_wait()
@@ -229,6 +280,12 @@ class Partition(ContainerFault):
         self._memo.ipv4_address = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
         self._docker(f"disconnect from network {self.network.name}",
                      lambda: self.network.disconnect(self.container))
+
+    def _check_effect(self) -> Effect:
+        if self._endpoint() is None:
+            return Effect(True, f"container {self.target} is no longer attached to network "
+                                f"{self.network.name}")
+        return Effect(False, f"container {self.target} is still attached to network {self.network.name}")
 
     def _heal(self) -> None:
         if self._memo.aliases is None or self._endpoint() is not None:

@@ -14,17 +14,75 @@ and those that silently stall it (bandwidth 0)::
     Latency(api, "postgres", latency_ms=300, jitter_ms=50)     # latency(postgres, 300ms±50, downstream)
     Bandwidth(api, "redis", rate_kbps=64, direction="both")
     Down(api, "postgres")                                      # connects refused until healed
+
+Evidence that the fault is in effect (see base.py): given the clients' ``path`` (the proxy's
+address as clients reach it, and a few bytes its server always answers), ``Down``, ``Timeout``
+and ``ResetPeer`` show that a probe that got a reply before injection gets none after it, and
+``Latency`` that the probe's round trip grew by at least 80 % of ``latency_ms - jitter_ms``.
+Without a path, and for the toxics a small probe cannot show (bandwidth, slicer, limit_data,
+slow_close), the evidence is Toxiproxy's own read-back of the disabled proxy or the toxics, and
+the evidence line says so.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from harness.faults.base import Fault
+from harness.faults.base import Effect, Fault
 from harness.toxiproxy import STREAMS, ToxiproxyAPI
 
 DIRECTIONS = ("downstream", "upstream", "both")
+SILENCE_WAIT_S = 0.5   # a probe that hears nothing for this long counts as "silent"
+LATENCY_SHARE = 0.8    # a latency fault is shown when the probe slowed by this share of its minimum
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """One probe: ``reply`` (the server answered), ``refused``, ``closed``, ``reset`` or ``silent``."""
+
+    outcome: str
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.outcome} after {self.seconds * 1000:.1f} ms"
+
+
+@dataclass(frozen=True)
+class ClientPath:
+    """Where clients reach a proxy (host side) and ``hello``: bytes its server always answers."""
+
+    host: str
+    port: int
+    hello: bytes
+
+    def round_trip(self, wait_s: float = SILENCE_WAIT_S) -> RoundTrip:
+        """Connect, send ``hello``, wait up to ``wait_s`` for the first byte back."""
+        began = time.monotonic()
+
+        def seen(outcome: str) -> RoundTrip:
+            return RoundTrip(outcome, time.monotonic() - began)
+
+        try:
+            with socket.create_connection((self.host, self.port), timeout=wait_s) as sock:
+                sock.settimeout(max(0.001, wait_s - (time.monotonic() - began)))
+                sock.sendall(self.hello)
+                return seen("reply" if sock.recv(1) else "closed")
+        except ConnectionRefusedError:
+            return seen("refused")
+        except (ConnectionResetError, BrokenPipeError):
+            return seen("reset")
+        except (TimeoutError, socket.timeout):
+            return seen("silent")
+
+
+class _Baseline:
+    """The probe taken just before injection (None without a client path)."""
+
+    def __init__(self) -> None:
+        self.trip: RoundTrip | None = None
 
 
 def _check_int(owner: str, field_name: str, value: Any, *, minimum: int) -> None:
@@ -41,6 +99,12 @@ class _ProxyFault(Fault):
 
     api: ToxiproxyAPI = field(repr=False)
     proxy: str
+    path: ClientPath | None = field(default=None, kw_only=True, repr=False)
+    _baseline: _Baseline = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_baseline", _Baseline())
+        super().__post_init__()
 
     @property
     def target(self) -> str:
@@ -51,6 +115,22 @@ class _ProxyFault(Fault):
             raise ValueError(f"{type(self).__name__}: proxy must be a non-empty proxy name, "
                              f"got {self.proxy!r}")
 
+    def _take_baseline(self, wait_s: float = SILENCE_WAIT_S) -> None:
+        self._baseline.trip = self.path.round_trip(wait_s) if self.path is not None else None
+
+    def _silenced(self, what: str, wait_s: float = SILENCE_WAIT_S) -> Effect | None:
+        """Evidence from the client path that a probe answered before now gets no reply, if any."""
+        before = self._baseline.trip
+        if self.path is None or before is None:
+            return None
+        after = self.path.round_trip(wait_s)
+        where = f"{self.path.host}:{self.path.port}"
+        if before.outcome != "reply":
+            return Effect(False, f"a probe through {where} got no reply even before the {what} "
+                                 f"({before}), so the probe cannot show the fault")
+        if after.outcome == "reply":
+            return Effect(False, f"a probe through {where} still got a reply ({after}; before: {before})")
+        return Effect(True, f"a probe through {where}: {after} (before injection: {before})")
 
 @dataclass(frozen=True, eq=False)
 class ToxicFault(_ProxyFault):
@@ -98,10 +178,25 @@ class ToxicFault(_ProxyFault):
     def _parameters(self) -> str:
         raise NotImplementedError
 
+    def _toxics_read_back(self, why: str) -> Effect:
+        """Evidence from Toxiproxy's own state: this fault's toxics are on the proxy."""
+        wanted = set(self.toxic_names().values())
+        present = {t.name for t in self.api.toxics(self.proxy)}
+        missing = wanted - present
+        if missing:
+            return Effect(False, f"Toxiproxy does not list toxic(s) {', '.join(sorted(missing))} on "
+                                 f"proxy {self.proxy}")
+        return Effect(True, f"Toxiproxy lists toxic(s) {', '.join(sorted(wanted))} on proxy "
+                            f"{self.proxy} ({why})")
+
     def _inject(self) -> None:
         attributes = self.attributes()
+        self._take_baseline()
         for stream, toxic in self.toxic_names().items():
             self.api.add_toxic(self.proxy, toxic, self.kind, stream, float(self.toxicity), attributes)
+
+    def _check_effect(self) -> Effect:
+        return self._toxics_read_back(f"a small probe cannot show a {self.kind} toxic")
 
     def _heal(self) -> None:
         for toxic in self.toxic_names().values():
@@ -123,6 +218,25 @@ class Latency(ToxicFault):
 
     def attributes(self) -> dict[str, int]:
         return {"latency": self.latency_ms, "jitter": self.jitter_ms}
+
+    def _check_effect(self) -> Effect:
+        least_ms = self.latency_ms - self.jitter_ms
+        before = self._baseline.trip
+        if self.path is None or before is None or least_ms <= 0:
+            why = "no client path to probe" if self.path is None else "jitter may cancel the delay"
+            return self._toxics_read_back(why)
+        if before.outcome != "reply":
+            return Effect(False, f"a probe through {self.path.host}:{self.path.port} got no reply even "
+                                 f"before the latency toxic ({before})")
+        wait_s = 2 * (self.latency_ms + self.jitter_ms) / 1000.0 + 1.0
+        tries = 1 if self.toxicity >= 1.0 else 5  # a partial toxic may spare one connection
+        trips = [self.path.round_trip(wait_s) for _ in range(tries)]
+        added = [(t.seconds - before.seconds) * 1000.0 for t in trips if t.outcome == "reply"]
+        if added and max(added) >= LATENCY_SHARE * least_ms:
+            return Effect(True, f"a probe's round trip grew by {max(added):.1f} ms (expected at least "
+                                f"{least_ms} ms; before injection {before})")
+        return Effect(False, f"a probe's round trip did not grow by {LATENCY_SHARE * least_ms:g} ms: "
+                             f"{', '.join(map(str, trips))} (before injection {before})")
 
     def _parameters(self) -> str:
         return f"{self.latency_ms}ms" + (f"±{self.jitter_ms}" if self.jitter_ms else "")
@@ -167,6 +281,11 @@ class Timeout(ToxicFault):
     def _parameters(self) -> str:
         return "blackhole" if self.timeout_ms == 0 else f"{self.timeout_ms}ms"
 
+    def _check_effect(self) -> Effect:
+        if self.toxicity < 1.0:
+            return self._toxics_read_back("a partial toxic may spare the probe's connection")
+        return self._silenced("timeout toxic") or self._toxics_read_back("no client path to probe")
+
 
 @dataclass(frozen=True, eq=False)
 class ResetPeer(ToxicFault):
@@ -187,6 +306,12 @@ class ResetPeer(ToxicFault):
 
     def _parameters(self) -> str:
         return f"after {self.timeout_ms}ms"
+
+    def _check_effect(self) -> Effect:
+        if self.toxicity < 1.0:
+            return self._toxics_read_back("a partial toxic may spare the probe's connection")
+        wait_s = SILENCE_WAIT_S + self.timeout_ms / 1000.0
+        return self._silenced("reset_peer toxic", wait_s) or self._toxics_read_back("no client path to probe")
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,7 +388,17 @@ class Down(_ProxyFault):
         return ""
 
     def _inject(self) -> None:
+        self._take_baseline()
         self.api.set_enabled(self.proxy, False)
+
+    def _check_effect(self) -> Effect:
+        shown = self._silenced("proxy was disabled")
+        if shown is not None:
+            return shown
+        enabled = self.api.proxies()[self.proxy].enabled
+        if enabled:
+            return Effect(False, f"Toxiproxy reports proxy {self.proxy} still enabled")
+        return Effect(True, f"Toxiproxy reports proxy {self.proxy} disabled (no client path to probe)")
 
     def _heal(self) -> None:
         self.api.set_enabled(self.proxy, True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from harness.errors import FaultError
+from harness.faults.base import Effect
 from harness.faults.container import ContainerFault, container_status
 
 CPU_PERIOD_US = 100_000
@@ -83,6 +84,12 @@ class MemoryLimit(_UpdateFault):
         self._update(f"limit memory to {self.mem_bytes} bytes",
                      mem_limit=self.mem_bytes, memswap_limit=self.mem_bytes)
 
+    def _check_effect(self) -> Effect:
+        memory = int(self._host_config().get("Memory") or 0)
+        shown = memory == self.mem_bytes
+        return Effect(shown, f"the engine reports a memory limit of {memory} bytes on container "
+                             f"{self.target}" + ("" if shown else f", not {self.mem_bytes}"))
+
     def _heal(self) -> None:
         if self._saved.values is None:
             return
@@ -125,6 +132,13 @@ class CpuQuota(_UpdateFault):
                               "cpu_quota": int(config.get("CpuQuota") or 0)}
         self._update(f"limit CPU to {self.cpus:g}", cpu_period=CPU_PERIOD_US,
                      cpu_quota=int(self.cpus * CPU_PERIOD_US))
+
+    def _check_effect(self) -> Effect:
+        config = self._host_config()
+        quota, period = int(config.get("CpuQuota") or 0), int(config.get("CpuPeriod") or 0)
+        shown = (quota, period) == (int(self.cpus * CPU_PERIOD_US), CPU_PERIOD_US)
+        return Effect(shown, f"the engine reports a CPU quota of {quota} us per {period} us on "
+                             f"container {self.target}" + ("" if shown else f", not {self.cpus:g} cpus"))
 
     def _heal(self) -> None:
         if self._saved.values is None:
@@ -229,6 +243,13 @@ class DiskFull(ContainerFault):
             raise FaultError(f"the ballast left {left} bytes free on {self.path} in container "
                              f"{self.target}, more than leave_bytes={self.leave_bytes}",
                              where=where, fix="is something deleting files there while it fills?")
+
+    def _check_effect(self) -> Effect:
+        fs = self.usage()
+        shown = fs.available_bytes <= self.leave_bytes + PAGE_BYTES
+        return Effect(shown, f"df in container {self.target} shows {fs.available_bytes} bytes free of "
+                             f"{fs.size_bytes} on {fs.mounted_on}" + ("" if shown else
+                                                                       f", more than {self.leave_bytes}"))
 
     def _heal(self) -> None:
         status = container_status(self.container)

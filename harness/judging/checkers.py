@@ -16,13 +16,30 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
   ``consecutive`` client ops in a row (invoke order, invoked at/after the heal) that completed ok.
   ``rto_from_inject`` counts from ``injected_at`` and only from the first failed op after it.
 - availability / error rate / latency quantiles per phase: see harness/judging/phases.py (re-exported
-  here); an op's phase is decided by its invoke time, never-completed ops are errors and count
-  as slow as (end of history - invoke).
+  here); an op's phase is decided by its invoke time, never-completed ops are errors, and a
+  latency quantile on which a never-completed op ranks is a lower bound (fails a maximum it
+  exceeds, else unknown).
 - steady state after heal: from the heal to the invoke of the first of ``consecutive`` ops in a
   row that are ok AND no slower than max(2 x before-fault p99, before-fault p99 + 5 ms).
 - observed outage: from the invoke of the first failed op at/after the inject to the invoke of
   the first of ``consecutive`` ok ops after it (resolution: the probe interval);
   ``outage_accuracy`` = |observed outage - (healed_at - injected_at)|.
+
+No verdict without evidence (``check``):
+
+- a limit on a fault window is judged only when the fault was shown in effect (its ``probe`` op
+  completed ok, see harness/judging/phases.py); otherwise it is unknown, naming the fault and why;
+- a recovery limit (``rto``, ``rto_from_inject``, ``steady_state_after_heal``,
+  ``outage_accuracy``) also needs a disruption the clients saw: a client op in flight at the
+  inject, invoked during the fault, or invoked after the heal until the first ok op, that failed,
+  was indeterminate, never completed, was served degraded (its ok value carries
+  ``degraded: true``), or took longer than max(2 x before-fault p99, before-fault p99 + 5 ms).
+  Without one it is unknown ("nothing to recover from"). Limits on the fault phase (error rate,
+  availability, latency) may pass with no client failure: a fault the service masked;
+- with several fault windows every window is judged and the worst verdict is kept, naming its
+  window; ``fault=`` names the windows to judge, and a name never injected is a ConfigError;
+- write-loss limits are judged on the whole history, and are unknown when any fault in it was
+  not shown in effect;
 - not sent: an attempt completed ``not-sent`` (``harness.history.NOT_SENT``) was scheduled but
   never sent because every client was busy; it is in no measure above (``client_pairs`` leaves it
   out) and counts only in the achieved rate: a verdict whose span sent under 90 % of its scheduled
@@ -31,14 +48,16 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
+from harness.errors import ConfigError
 from harness.history import History
-from harness.judging.objectives import Limit, Objective
 from harness.judging import rates
+from harness.judging.objectives import Limit, Objective
 from harness.judging.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
-                                    in_phase, is_ok, latency_quantile, latency_s, quantile, select_window)
+                                    is_ok, latency_quantile, latency_s, quantile, select_window)
 from harness.judging.verdicts import FAIL, PASS, UNKNOWN, Measurement, Verdict, format_number
 
 WRITE_FS = frozenset({"insert", "write", "set", "add"})
@@ -156,9 +175,9 @@ def _streak(pairs: list[Pair], n: int, good: Callable[[Pair], bool]) -> int | No
 
 
 def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, consecutive: int = 3,
-                  since: str = "heal") -> Measurement:
+                  since: str = "heal", window: FaultWindow | None = None) -> Measurement:
     """Seconds from the heal (or inject) to the first of ``consecutive`` ok ops in a row."""
-    window = select_window(history, fault)
+    window = window or select_window(history, fault)
     if window is None:
         return Measurement(None, "s", f"no fault {fault or ''} was injected in the history".replace("  ", " "))
     if since == "heal" and window.healed_at is None:
@@ -178,24 +197,55 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
         return Measurement(None, "s", f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
                            f"history ends at {_t(end)}", at_least=end - ref)
     done = pairs[start][1]
-    during = in_phase(client_pairs(history, f), window, "during")
-    unbitten = "" if any(not is_ok(p) for p in during) else (
-        f"; note: none of the {len(during)} client ops during the fault failed, so there was "
-        "nothing to recover from (did the fault reach the clients' path?)")
     return Measurement(done.time - ref, "s", f"{window.name} {since} at {_t(ref)}, first of {consecutive} ok ops "
-                       f"in a row completed at {_t(done.time)}{unbitten}")
+                       f"in a row completed at {_t(done.time)}")
+
+
+def slow_limit_ms(history: History, window: FaultWindow, f: FOp = None) -> tuple[float | None, str]:
+    """The latency above which an op counts as disrupted: max(2 x before p99, before p99 + 5 ms)."""
+    baseline = latency_quantile(history, 0.99, f=f, window=window, phase="before")
+    if baseline.value is None:
+        return None, f"no baseline: {baseline.explanation}"
+    return max(baseline.value * STEADY_FACTOR, baseline.value + STEADY_SLACK_MS), \
+        f"before-fault p99 {format_number(baseline.value)} ms"
+
+
+def disruption(history: History, window: FaultWindow, *, f: FOp = None) -> str | None:
+    """What the clients saw of ``window``'s fault (see the module docstring), or None if nothing."""
+    end = history.end_time()
+    healed = window.healed_at if window.healed_at is not None else end
+    slow_ms, _ = slow_limit_ms(history, window, f)
+    pairs = client_pairs(history, f)
+    after = [p for p in pairs if p[0].time >= healed]
+    first_ok_after = next((p[0].time for p in after if is_ok(p)), end)
+    for invoke, completion in pairs:
+        done = completion.time if completion is not None else math.inf
+        touched = (window.injected_at <= invoke.time < healed or invoke.time < window.injected_at < done
+                   or healed <= invoke.time <= first_ok_after)
+        if not touched:
+            continue
+        what = f"{invoke.f} invoked at {_t(invoke.time)}"
+        if completion is None:
+            return f"{what} never completed"
+        if completion.type != "ok":
+            return f"{what} ended {completion.type}"
+        if isinstance(completion.value, dict) and completion.value.get("degraded"):
+            return f"{what} was served degraded"
+        took_ms = (completion.time - invoke.time) * 1000.0
+        if slow_ms is not None and took_ms > slow_ms:
+            return f"{what} took {format_number(took_ms)} ms, over {format_number(slow_ms)} ms"
+    return None
 
 
 def steady_state_after_heal(history: History, *, f: FOp = None, fault: str | None = None,
-                            consecutive: int = 3) -> Measurement:
+                            consecutive: int = 3, window: FaultWindow | None = None) -> Measurement:
     """Seconds from the heal until ops are ok and as fast as before the fault (see module docstring)."""
-    window = select_window(history, fault)
+    window = window or select_window(history, fault)
     if window is None or window.healed_at is None:
         return Measurement(None, "s", "no healed fault window in the history")
-    baseline = latency_quantile(history, 0.99, f=f, fault=window.name, phase="before")
-    if baseline.value is None:
-        return Measurement(None, "s", f"no baseline: {baseline.explanation}")
-    limit_ms = max(baseline.value * STEADY_FACTOR, baseline.value + STEADY_SLACK_MS)
+    limit_ms, baseline_text = slow_limit_ms(history, window, f)
+    if limit_ms is None:
+        return Measurement(None, "s", baseline_text)
     end = history.end_time()
     pairs = [p for p in client_pairs(history, f) if p[0].time >= window.healed_at]
     start = _streak(pairs, consecutive, lambda p: is_ok(p) and latency_s(p, end) * 1000.0 <= limit_ms)
@@ -204,14 +254,13 @@ def steady_state_after_heal(history: History, *, f: FOp = None, fault: str | Non
                            f"the heal at {_t(window.healed_at)} by the end at {_t(end)}", at_least=end - window.healed_at)
     began = pairs[start][0].time
     return Measurement(began - window.healed_at, "s", f"heal at {_t(window.healed_at)}; from {_t(began)} "
-                       f"{consecutive} ok ops in a row within {format_number(limit_ms)} ms (before-fault p99 "
-                       f"{format_number(baseline.value)} ms)")
+                       f"{consecutive} ok ops in a row within {format_number(limit_ms)} ms ({baseline_text})")
 
 
 def observed_outage(history: History, *, f: FOp = None, fault: str | None = None,
-                    consecutive: int = 3) -> Measurement:
+                    consecutive: int = 3, window: FaultWindow | None = None) -> Measurement:
     """Seconds the clients saw the service down: first failed invoke to the first of N ok invokes."""
-    window = select_window(history, fault)
+    window = window or select_window(history, fault)
     if window is None:
         return Measurement(None, "s", "no fault window in the history")
     pairs = [p for p in client_pairs(history, f) if p[0].time >= window.injected_at]
@@ -232,12 +281,12 @@ def observed_outage(history: History, *, f: FOp = None, fault: str | None = None
 
 
 def outage_accuracy(history: History, *, f: FOp = None, fault: str | None = None,
-                    consecutive: int = 3) -> Measurement:
+                    consecutive: int = 3, window: FaultWindow | None = None) -> Measurement:
     """|observed outage - injected outage| in seconds."""
-    window = select_window(history, fault)
+    window = window or select_window(history, fault)
     if window is None or window.duration_s is None:
         return Measurement(None, "s", "no healed fault window in the history")
-    seen = observed_outage(history, f=f, fault=window.name, consecutive=consecutive)
+    seen = observed_outage(history, f=f, consecutive=consecutive, window=window)
     if seen.value is None:
         worse = None if seen.at_least is None else seen.at_least - window.duration_s
         return Measurement(None, "s", seen.explanation, at_least=worse if worse and worse > 0 else None)
@@ -254,7 +303,7 @@ class CheckContext:
     observed: Iterable[Any] | None
     read_at: float | None
     consecutive: int
-    fault: str | None
+    window: FaultWindow | None = None
 
     def loss(self) -> WriteLoss | None:
         if self.observed is None:
@@ -275,28 +324,41 @@ MEASURES: dict[str, Callable[[Limit, CheckContext], Measurement]] = {
     "rpo_lost_writes": _loss_measure(lost_writes, "writes"),
     "rpo": _loss_measure(rpo, "s"),
     "unexpected_writes": _loss_measure(unexpected_writes, "writes"),
-    "rto": lambda lim, c: recovery_time(c.history, f=c.f, fault=c.fault, consecutive=c.consecutive),
-    "rto_from_inject": lambda lim, c: recovery_time(c.history, f=c.f, fault=c.fault, consecutive=c.consecutive,
-                                                    since="inject"),
-    "error_rate": lambda lim, c: error_rate(c.history, f=c.f, fault=c.fault, phase=lim.phase or "during"),
-    "availability": lambda lim, c: availability(c.history, f=c.f, fault=c.fault, phase=lim.phase or "during"),
-    "latency": lambda lim, c: latency_quantile(c.history, lim.quantile or 0.99, f=c.f, fault=c.fault,
-                                               phase=lim.phase or "during"),
-    "steady_state_after_heal": lambda lim, c: steady_state_after_heal(c.history, f=c.f, fault=c.fault,
-                                                                      consecutive=c.consecutive),
-    "outage_accuracy": lambda lim, c: outage_accuracy(c.history, f=c.f, fault=c.fault, consecutive=c.consecutive),
+    "rto": lambda lim, c: recovery_time(c.history, f=c.f, consecutive=c.consecutive, window=c.window),
+    "rto_from_inject": lambda lim, c: recovery_time(c.history, f=c.f, consecutive=c.consecutive,
+                                                    since="inject", window=c.window),
+    "error_rate": lambda lim, c: error_rate(c.history, f=c.f, phase=lim.phase or "during", window=c.window),
+    "availability": lambda lim, c: availability(c.history, f=c.f, phase=lim.phase or "during",
+                                                window=c.window),
+    "latency": lambda lim, c: latency_quantile(c.history, lim.quantile or 0.99, f=c.f,
+                                               phase=lim.phase or "during", window=c.window),
+    "steady_state_after_heal": lambda lim, c: steady_state_after_heal(c.history, f=c.f,
+                                                                      consecutive=c.consecutive,
+                                                                      window=c.window),
+    "outage_accuracy": lambda lim, c: outage_accuracy(c.history, f=c.f, consecutive=c.consecutive,
+                                                      window=c.window),
 }
 """metric -> measure; ``check`` looks measures up here (tests replace one to simulate a crash)."""
 
 
+LOSS_METRICS = frozenset({"rpo_lost_writes", "rpo", "unexpected_writes"})
+RECOVERY_METRICS = frozenset({"rto", "rto_from_inject", "steady_state_after_heal", "outage_accuracy"})
+
+
 def judge(objective_id: str, limit: Limit, m: Measurement) -> Verdict:
-    """The verdict of ``m`` against ``limit``: pass, fail, or unknown when nothing was measured."""
+    """The verdict of ``m`` against ``limit``: pass, fail, or unknown when nothing was measured.
+
+    A lower bound (``at_least``) fails a maximum it already exceeds and meets a minimum it already
+    reaches; otherwise it is unknown.
+    """
     if m.unit != limit.unit:
         raise ValueError(f"measure for {limit.name} gave {m.unit!r}, the limit is in {limit.unit!r}")
     value, validity = m.value, UNKNOWN
     if value is None:
-        if m.at_least is not None and limit.bound == "max" and m.at_least > limit.value:
+        if m.at_least is not None and limit.bound == "max" and m.at_least > limit.value + 1e-9:
             value, validity = m.at_least, FAIL
+        elif m.at_least is not None and limit.bound == "min" and m.at_least >= limit.value - 1e-9:
+            value, validity = m.at_least, PASS
     elif limit.bound == "max":
         validity = PASS if value <= limit.value + 1e-9 else FAIL
     else:
@@ -305,18 +367,78 @@ def judge(objective_id: str, limit: Limit, m: Measurement) -> Verdict:
     return Verdict(objective_id, limit.name, limit.value, measured, limit.unit, validity, m.explanation)
 
 
+def _unknown(objective_id: str, limit: Limit, explanation: str) -> Verdict:
+    return Verdict(objective_id, limit.name, limit.value, None, limit.unit, UNKNOWN, explanation)
+
+
+def _measured(objective_id: str, limit: Limit, ctx: CheckContext) -> Verdict:
+    try:
+        return judge(objective_id, limit, MEASURES[limit.metric](limit, ctx))
+    except Exception as exc:  # a crashing checker is no evidence, never a pass
+        return _unknown(objective_id, limit, f"checker crashed: {type(exc).__name__}: {exc}")
+
+
+def _on_window(objective_id: str, limit: Limit, ctx: CheckContext, window: FaultWindow) -> Verdict:
+    """One limit judged on one fault window: the fault must be shown in effect, and a recovery
+    limit needs a disruption the clients saw."""
+    if not window.in_effect:
+        return _unknown(objective_id, limit, f"fault {window.name} was not shown in effect: {window.evidence}")
+    if limit.metric in RECOVERY_METRICS:
+        try:
+            seen = disruption(ctx.history, window, f=ctx.f)
+        except Exception as exc:
+            return _unknown(objective_id, limit, f"checker crashed: {type(exc).__name__}: {exc}")
+        if seen is None:
+            return _unknown(objective_id, limit, f"nothing to recover from: fault {window.name} was in effect "
+                            f"({window.evidence}) but no client op failed, hung, slowed or was served "
+                            f"degraded")
+    verdict = _measured(objective_id, limit, replace(ctx, window=window))
+    short = rates.deficit(ctx.history, limit, f=ctx.f, window=window, measured=verdict.measured)
+    return verdict if short is None else replace(verdict, validity=UNKNOWN, explanation=f"{short}; {verdict.explanation}")
+
+
+def _badness(v: Verdict, limit: Limit) -> tuple[int, float]:
+    severity = {PASS: 0, UNKNOWN: 1, FAIL: 2}[v.validity]
+    measured = v.measured if v.measured is not None else 0.0
+    return severity, (measured if limit.bound == "max" else -measured)
+
+
+def _worst(limit: Limit, verdicts: list[tuple[FaultWindow, Verdict]]) -> Verdict:
+    """The worst verdict over every window, the window named when there are several."""
+    if len(verdicts) == 1:
+        return verdicts[0][1]
+    k, (window, worst) = max(enumerate(verdicts), key=lambda item: _badness(item[1][1], limit))
+    others = ", ".join(f"{w.name}: {v.validity}" for j, (w, v) in enumerate(verdicts) if j != k)
+    return replace(worst, explanation=f"worst of {len(verdicts)} fault windows, window {k + 1} "
+                                      f"({window.name}): {worst.explanation} [others: {others}]")
+
+
 def check(objective: Objective, history: History, *, f: FOp = None, observed: Iterable[Any] | None = None,
           read_at: float | None = None, consecutive: int = 3, fault: str | None = None) -> list[Verdict]:
-    """One verdict per limit of ``objective``; a measure that raises gives an unknown verdict."""
-    ctx = CheckContext(history, f, None if observed is None else list(observed), read_at, consecutive, fault)
+    """One verdict per limit of ``objective``; a measure that raises gives an unknown verdict.
+
+    Limits on a fault window are judged on every window (or every window of the fault named
+    ``fault``) and the worst verdict is kept; naming a fault that was never injected is a
+    ``ConfigError``. Write-loss limits are judged on the whole history, and are unknown when a
+    fault in it was not shown in effect.
+    """
+    windows = fault_windows(history)
+    chosen = windows if fault is None else [w for w in windows if w.name == fault]
+    if fault is not None and not chosen:
+        names = ", ".join(sorted({w.name for w in windows})) or "none"
+        raise ConfigError(f"fault {fault!r} was never injected in this history (fault windows: {names})",
+                          where=f"check({objective.id!r}, fault=...)",
+                          fix="name a fault from the list, exactly as str(fault) prints it, or leave fault= out")
+    ctx = CheckContext(history, f, None if observed is None else list(observed), read_at, consecutive)
     verdicts = []
     for limit in objective.limits:
-        try:
-            verdict = judge(objective.id, limit, MEASURES[limit.metric](limit, ctx))
-            short = rates.deficit(history, limit, f=f, fault=fault, measured=verdict.measured)
-            verdicts.append(verdict if short is None else
-                            replace(verdict, validity=UNKNOWN, explanation=f"{short}; {verdict.explanation}"))
-        except Exception as exc:  # a crashing checker is no evidence, never a pass
-            verdicts.append(Verdict(objective.id, limit.name, limit.value, None, limit.unit, UNKNOWN,
-                                    f"checker crashed: {type(exc).__name__}: {exc}"))
+        if limit.metric in LOSS_METRICS:
+            unshown = next((w for w in windows if not w.in_effect), None)
+            verdicts.append(_measured(objective.id, limit, ctx) if unshown is None else _unknown(
+                objective.id, limit, f"fault {unshown.name} was not shown in effect, so the loss it "
+                                     f"should have caused is not evidence: {unshown.evidence}"))
+        elif not chosen:
+            verdicts.append(_measured(objective.id, limit, ctx))
+        else:
+            verdicts.append(_worst(limit, [(w, _on_window(objective.id, limit, ctx, w)) for w in chosen]))
     return verdicts

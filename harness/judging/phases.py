@@ -6,13 +6,18 @@ A window opens at the *invoke* of a nemesis ``inject`` that completed ``ok`` (th
 injecting) and closes at the ``ok`` *completion* of the matching ``heal`` (the heal was
 confirmed), so ``[injected_at, healed_at]`` covers every moment the fault may have been in
 effect. An inject that failed opens no window; a fault never healed has ``healed_at=None``.
+A window is *shown in effect* when its fault's ``probe`` op (written right after the inject, see
+harness/faults/base.py) completed ``ok``; its ``evidence`` is the probe's line, or why the fault
+could not be shown (a failed probe, or none recorded).
 A client op belongs to the phase its *invoke* time falls in: before ``injected_at``, during
 ``[injected_at, healed_at)``, after ``healed_at``.
 
 Per phase: error rate = ops not ok / ops invoked in the phase (fail, info and never-completed
-are errors), availability = 100 % - error rate; latency = completion - invoke in ms, where an
-op that never completed counts as (end of history - invoke), a lower bound; quantiles are
-nearest-rank. No op in the phase, or no fault at all, is no evidence (value None).
+are errors), availability = 100 % - error rate; latency = completion - invoke in ms; quantiles
+are nearest-rank. An op that never completed has an unknown latency of at least (end of history
+- invoke): when such an op ranks at or below the quantile, the quantile is only a lower bound
+(``at_least``; a maximum it already exceeds fails, otherwise the value is unknown). No op in
+the phase, or no fault at all, is no evidence (value None).
 
     for w in fault_windows(history): print(w.name, w.injected_at, w.healed_at)
     latency_quantile(history, 0.99, f="read", phase="during")   # Measurement in ms
@@ -41,6 +46,8 @@ class FaultWindow:
     target: str
     injected_at: float
     healed_at: float | None
+    in_effect: bool = False
+    evidence: str = "no probe of its effect was recorded"
 
     @property
     def duration_s(self) -> float | None:
@@ -75,23 +82,44 @@ def _field(value: Any, key: str) -> str:
     return str(value or "") if key == "name" else ""
 
 
+@dataclass
+class _Open:
+    inject: Op
+    name: str
+    kind: str
+    target: str
+    in_effect: bool = False
+    evidence: str = "no probe of its effect was recorded"
+
+    def window(self, healed_at: float | None) -> FaultWindow:
+        return FaultWindow(self.name, self.kind, self.target, self.inject.time, healed_at,
+                           self.in_effect, self.evidence)
+
+
 def fault_windows(history: History) -> list[FaultWindow]:
-    """Every fault injected in ``history``, in injection order."""
-    open_: list[tuple[Op, str, str, str]] = []  # (inject invoke, name, kind, target)
+    """Every fault injected in ``history``, in injection order, with its probe's evidence."""
+    open_: list[_Open] = []
     done: list[tuple[Op, FaultWindow]] = []
+
+    def latest(name: str) -> int | None:
+        # the latest open window of that name; a nameless op refers to the latest open window
+        return next((i for i in range(len(open_) - 1, -1, -1) if not name or open_[i].name == name), None)
+
     for invoke, completion in history.pairs():
-        if invoke.process != NEMESIS or completion is None or completion.type != "ok":
+        if invoke.process != NEMESIS or completion is None:
             continue
         name = _field(invoke.value, "name")
+        if invoke.f == "probe" and (k := latest(name)) is not None and not open_[k].in_effect:
+            shown = completion.type == "ok"
+            open_[k].in_effect = shown
+            open_[k].evidence = str((completion.value if shown else completion.error) or completion.type)
+        if completion.type != "ok":
+            continue
         if invoke.f == "inject":
-            open_.append((invoke, name, _field(invoke.value, "kind"), _field(invoke.value, "target")))
-        elif invoke.f == "heal" and open_:
-            # the latest open window of that name; a nameless heal closes the latest open window
-            match = next((i for i in range(len(open_) - 1, -1, -1) if not name or open_[i][1] == name), None)
-            if match is not None:
-                inj, n, kind, target = open_.pop(match)
-                done.append((inj, FaultWindow(n, kind, target, inj.time, completion.time)))
-    done += [(inj, FaultWindow(n, kind, target, inj.time, None)) for inj, n, kind, target in open_]
+            open_.append(_Open(invoke, name, _field(invoke.value, "kind"), _field(invoke.value, "target")))
+        elif invoke.f == "heal" and (k := latest(name)) is not None:
+            done.append((open_[k].inject, open_.pop(k).window(completion.time)))
+    done += [(o.inject, o.window(None)) for o in open_]
     return [w for _, w in sorted(done, key=lambda item: item[0].index)]
 
 
@@ -135,17 +163,19 @@ def is_ok(pair: Pair) -> bool:
     return pair[1] is not None and pair[1].type == "ok"
 
 
-def _phase_pairs(history: History, f: FOp, fault: str | None, phase: str) -> tuple[list[Pair], str]:
-    window = select_window(history, fault)
+def _phase_pairs(history: History, f: FOp, fault: str | None, phase: str,
+                 window: FaultWindow | None = None) -> tuple[list[Pair], str]:
+    window = window or select_window(history, fault)
     if window is None:
         return [], "no fault window in the history"
     pairs = in_phase(client_pairs(history, f), window, phase)
     return pairs, f"{phase} {window.name}"
 
 
-def error_rate(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during") -> Measurement:
+def error_rate(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during",
+               window: FaultWindow | None = None) -> Measurement:
     """Percent of ops invoked in ``phase`` that did not complete ok."""
-    pairs, label = _phase_pairs(history, f, fault, phase)
+    pairs, label = _phase_pairs(history, f, fault, phase, window)
     if not pairs:
         return Measurement(None, "%", f"no client ops invoked {label}")
     bad = sum(1 for p in pairs if not is_ok(p))
@@ -153,9 +183,10 @@ def error_rate(history: History, *, f: FOp = None, fault: str | None = None, pha
                        f"were indeterminate or never completed")
 
 
-def availability(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during") -> Measurement:
+def availability(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during",
+                 window: FaultWindow | None = None) -> Measurement:
     """Percent of ops invoked in ``phase`` that completed ok."""
-    rate = error_rate(history, f=f, fault=fault, phase=phase)
+    rate = error_rate(history, f=f, fault=fault, phase=phase, window=window)
     if rate.value is None:
         return rate
     return Measurement(100.0 - rate.value, "%", rate.explanation)
@@ -168,14 +199,20 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def latency_quantile(history: History, q: float, *, f: FOp = None, fault: str | None = None,
-                     phase: str = "during") -> Measurement:
-    """The ``q`` latency quantile in ms of ops invoked in ``phase`` (never-completed: to end of history)."""
-    pairs, label = _phase_pairs(history, f, fault, phase)
+                     phase: str = "during", window: FaultWindow | None = None) -> Measurement:
+    """The ``q`` latency quantile in ms of ops invoked in ``phase``; a lower bound when a
+    never-completed op ranks at or below it (see the module docstring)."""
+    pairs, label = _phase_pairs(history, f, fault, phase, window)
     if not pairs:
         return Measurement(None, "ms", f"no client ops invoked {label}")
     end = history.end_time()
     value = quantile([latency_s(p, end) * 1000.0 for p in pairs], q)
-    hung = sum(1 for _, c in pairs if c is None)
-    note = f"; {hung} never completed (counted to the end of history at {_t(end)})" if hung else ""
-    return Measurement(value, "ms", f"p{format_number(q * 100)} of {len(pairs)} ops invoked {label} "
-                       f"(t={format_number(pairs[0][0].time)}..{format_number(pairs[-1][0].time)} s){note}")
+    hung = [latency_s(p, end) * 1000.0 for p in pairs if p[1] is None]
+    what = (f"p{format_number(q * 100)} of {len(pairs)} ops invoked {label} "
+            f"(t={format_number(pairs[0][0].time)}..{format_number(pairs[-1][0].time)} s)")
+    if any(bound <= value for bound in hung):
+        return Measurement(None, "ms", f"{what} is at least {format_number(value)} ms: {len(hung)} op(s) "
+                           f"never completed by the end of history at {_t(end)}, so their latency and "
+                           f"the quantile are only lower bounds", at_least=value)
+    note = f"; {len(hung)} never completed, all slower than the quantile" if hung else ""
+    return Measurement(value, "ms", f"{what}{note}")

@@ -166,9 +166,9 @@ def _with_nemesis(history: History, sub: History) -> History:
 
 
 def limit_span(history: History, limit: Limit, *, f: FOp = None, fault: str | None = None,
-               measured: float | None = None) -> SpanRate | None:
+               measured: float | None = None, window: FaultWindow | None = None) -> SpanRate | None:
     """The span a verdict on ``limit`` rests on (see the module docstring), or None if not gated."""
-    window = select_window(history, fault)
+    window = window or select_window(history, fault)
     if window is None:
         return None
     end = history.end_time()
@@ -198,9 +198,9 @@ def limit_span(history: History, limit: Limit, *, f: FOp = None, fault: str | No
 
 
 def deficit(history: History, limit: Limit, *, f: FOp = None, fault: str | None = None,
-            measured: float | None = None) -> str | None:
+            measured: float | None = None, window: FaultWindow | None = None) -> str | None:
     """Why a verdict on ``limit`` is no evidence (its span's rate is deficient), or None if it is."""
-    span = limit_span(history, limit, f=f, fault=fault, measured=measured)
+    span = limit_span(history, limit, f=f, fault=fault, measured=measured, window=window)
     if span is None or not span.deficient:
         return None
     return (f"the clients could not keep the asked rate: {span}, below the "

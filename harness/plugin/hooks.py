@@ -28,8 +28,8 @@ from harness.plugin.fixtures import (_session_stack, docker_client, harness_run,
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402
-from harness.report import (RunRecord, ScenarioRecord, go_no_go, junit_properties, verdict_line,  # noqa: E402
-                            write_report)
+from harness.report import (NO_EVIDENCE, RunRecord, ScenarioRecord, go_no_go, junit_properties,  # noqa: E402
+                            shown_outcome, verdict_line, write_report)
 from harness.stack.cleanup import remove_run  # noqa: E402
 
 
@@ -203,6 +203,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.section("verdicts")
         for line in run.verdict_lines:
             terminalreporter.write_line(line)
+    for scenario in run.scenarios:
+        if shown_outcome(scenario) == NO_EVIDENCE:
+            terminalreporter.write_line(f"NO EVIDENCE {scenario.id}: all {len(scenario.verdicts)} verdicts "
+                                        f"unknown, nothing was measured; this is not a pass", yellow=True)
     if run.report_dir is not None:
         terminalreporter.write_line(f"harness report: {run.report_dir}/summary.md "
                                     f"(timeline: {run.report_dir}/timeline.html)")

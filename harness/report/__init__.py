@@ -5,8 +5,8 @@
     timeline.py  the self-contained HTML timeline, one chart per scenario
 """
 
-from harness.report.records import RunRecord, ScenarioRecord, verdict_line
+from harness.report.records import NO_EVIDENCE, RunRecord, ScenarioRecord, shown_outcome, verdict_line
 from harness.report.writer import go_no_go, junit_properties, latest_run_id, write_report
 
-__all__ = ["RunRecord", "ScenarioRecord", "go_no_go", "junit_properties", "latest_run_id",
-           "verdict_line", "write_report"]
+__all__ = ["NO_EVIDENCE", "RunRecord", "ScenarioRecord", "go_no_go", "junit_properties", "latest_run_id",
+           "shown_outcome", "verdict_line", "write_report"]

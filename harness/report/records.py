@@ -89,6 +89,18 @@ def verdict_dict(v: Any) -> dict:
     return out
 
 
+NO_EVIDENCE = "no evidence"
+
+
+def shown_outcome(scenario: ScenarioRecord) -> str:
+    """The outcome people are shown: a passed scenario whose every verdict is unknown measured
+    nothing, so it reads "no evidence", never a green "passed"."""
+    verdicts = [verdict_dict(v) for v in scenario.verdicts]
+    if scenario.outcome == "passed" and verdicts and all(v["validity"] == "unknown" for v in verdicts):
+        return NO_EVIDENCE
+    return scenario.outcome
+
+
 def faults_from_ops(ops: list[dict]) -> list[dict]:
     """Fault windows read from the nemesis ops: injected_at/healed_at are the ok completions' times."""
     ops = [op if isinstance(op, dict) else plain(op) for op in ops]

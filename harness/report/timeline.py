@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.history import NOT_SENT
-from harness.report.records import RunRecord, ScenarioRecord
+from harness.report.records import RunRecord, ScenarioRecord, shown_outcome
 
 WIDTH, LEFT, RIGHT = 1100, 190, 16  # px
 LANE_H, LANE_GAP, LABEL_ROW_H, AXIS_H, PENDING_STRIP = 64, 12, 16, 34, 8
@@ -253,6 +253,7 @@ h1{font-size:22px;margin:0 0 6px}h2{font-size:16px;margin:28px 0 6px;font-family
 .meta{color:#555;margin:2px 0}.go{color:#2e7d32;font-weight:700}.nogo{color:#c62828;font-weight:700}
 .outcome{font:12px system-ui;padding:1px 6px;border-radius:3px;color:#fff;margin-left:8px;vertical-align:2px}
 .passed{background:#2e7d32}.failed,.error{background:#c62828}.skipped{background:#757575}
+.no-evidence{background:#b26a00}
 .chart{max-width:100%;height:auto;display:block}
 .chart text{font:11px system-ui,sans-serif}.lane{font-weight:600;fill:#333}.tick{fill:#666;font-size:10px}
 .fault{font-weight:700}.grid{stroke:#e2e2e2}.axis{stroke:#999}
@@ -263,8 +264,9 @@ ul.v,ul.f{list-style:none;padding:0;margin:6px 0;font:12.5px/1.5 ui-monospace,mo
 
 
 def _section(n: int, s: ScenarioRecord, verdict_line: Callable[[dict], str]) -> str:
-    parts = [f'<section id="s{n}"><h2>{esc(s.id)}<span class="outcome {esc(s.outcome)}">'
-             f'{esc(s.outcome)}</span></h2>',
+    shown = shown_outcome(s)
+    parts = [f'<section id="s{n}"><h2>{esc(s.id)}<span class="outcome {esc(shown.replace(" ", "-"))}">'
+             f'{esc(shown)}</span></h2>',
              f'<p class="meta">{s.duration_s:.1f} s, {len(s.ops)} ops, {len(s.faults)} faults</p>']
     if s.skip_reason:
         parts.append(f'<p class="note">skipped: {esc(s.skip_reason)}</p>')
@@ -282,7 +284,7 @@ def _section(n: int, s: ScenarioRecord, verdict_line: Callable[[dict], str]) -> 
 
 def render_html(run: RunRecord, *, verdict_line: Callable[[dict], str], status: str = "") -> str:
     """The whole timeline page for a (normalised) run record."""
-    nav = "".join(f'<li><a href="#s{n}">{esc(s.id)}</a> {esc(s.outcome)}</li>'
+    nav = "".join(f'<li><a href="#s{n}">{esc(s.id)}</a> {esc(shown_outcome(s))}</li>'
                   for n, s in enumerate(run.scenarios, start=1))
     status_html = (f'<span class="{"go" if status.startswith("GO") else "nogo"}">{esc(status)}</span>'
                    if status else "")

@@ -32,8 +32,9 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.report import timeline
-from harness.report.records import (OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord, comparison,
-                                    normalised, num_text, one_line, verdict_dict, verdict_line)
+from harness.report.records import (NO_EVIDENCE, OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord,
+                                    comparison, normalised, num_text, one_line, shown_outcome, verdict_dict,
+                                    verdict_line)
 
 
 def junit_properties(scenario: ScenarioRecord) -> list[tuple[str, str]]:
@@ -120,7 +121,13 @@ def _summary_md(run: RunRecord) -> str:
     lines += ["", "## Scenarios", "", "| scenario | outcome | duration | verdicts |", "|---|---|---|---|"]
     for s in run.scenarios:
         verdicts = "<br>".join(_cell(verdict_line({**v, "explanation": None})) for v in s.verdicts)
-        lines.append(f"| `{_cell(s.id)}` | {s.outcome} | {s.duration_s:.1f} s | {verdicts or '-'} |")
+        lines.append(f"| `{_cell(s.id)}` | {shown_outcome(s)} | {s.duration_s:.1f} s | {verdicts or '-'} |")
+    blind = [s for s in run.scenarios if shown_outcome(s) == NO_EVIDENCE]
+    if blind:
+        lines += ["", "## Scenarios without evidence", "",
+                  "Every verdict of these scenarios is unknown: they passed as tests but measured nothing, "
+                  "so they are not a pass (and a sign-off is a no-go on them).", ""]
+        lines += [f"- `{_cell(s.id)}`" for s in blind]
     lines += ["", "## Why not go" if reasons else "## Nothing blocks sign-off", ""]
     lines += [f"- {one_line(r)}" for r in reasons]
     problems = [(s, v) for s in run.scenarios for v in s.verdicts if v["validity"] != "pass"]

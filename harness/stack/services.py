@@ -9,6 +9,7 @@ the scenario's history and fault records.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,10 +46,14 @@ class ServiceSpec:
     port: int          # the service's port inside its container
     proxy_port: int    # the port Toxiproxy listens on for this service, inside its container
     data_dir: str
+    hello: bytes       # a few bytes the server always answers: how fault probes see the path
 
 
-POSTGRES = ServiceSpec("postgres", 5432, 15432, "/var/lib/postgresql/data")
-REDIS = ServiceSpec("redis", 6379, 16379, "/data")
+# PostgreSQL answers an SSLRequest (length 8, code 80877103) with one byte, S or N, before any
+# authentication; Redis answers PING (with PONG, or NOAUTH when a password is set).
+POSTGRES = ServiceSpec("postgres", 5432, 15432, "/var/lib/postgresql/data",
+                       struct.pack("!ii", 8, 80877103))
+REDIS = ServiceSpec("redis", 6379, 16379, "/data", b"PING\r\n")
 SPECS = {spec.name: spec for spec in (POSTGRES, REDIS)}
 
 
@@ -80,7 +85,8 @@ class Service:
         return {"history": self.stack.history, "records": self.stack.fault_records}
 
     def _net(self, cls: type, **kwargs: Any) -> Any:
-        return cls(self.stack.toxiproxy, self.proxy, **kwargs, **self._bind())
+        path = faults.ClientPath(self.host, self.port, self.spec.hello)
+        return cls(self.stack.toxiproxy, self.proxy, **kwargs, path=path, **self._bind())
 
     def _box(self, cls: type, *args: Any, **kwargs: Any) -> Any:
         return cls(self.container, *args, **kwargs, service=self.name, **self._bind())

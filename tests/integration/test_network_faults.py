@@ -9,7 +9,6 @@ clean again after heal (the negative control).
 from __future__ import annotations
 
 import errno
-import importlib.util
 import itertools
 import os
 import socket
@@ -46,8 +45,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyAPI]:
     if os.environ.get("TOXIPROXY_URL"):
         yield ToxiproxyAPI(os.environ["TOXIPROXY_URL"])
         return
-    if importlib.util.find_spec("toxiproxy_compat.__main__") is None:
-        pytest.skip("toxiproxy_compat is not importable yet (no toxiproxy_compat/__main__.py)")
     port = _free_port()
     log_path = tmp_path_factory.mktemp("toxiproxy") / "server.log"
     with open(log_path, "wb") as log:
@@ -319,7 +316,12 @@ def test_fault_records_history_and_heals_after_failed_inject(api: ToxiproxyAPI,
     with Latency(api, name, 50, direction="both", history=history, records=records):
         pass
     assert [(op.f, op.type) for op in history.ops] == [("inject", "invoke"), ("inject", "ok"),
+                                                      ("probe", "invoke"), ("probe", "ok"),
                                                       ("heal", "invoke"), ("heal", "ok")]
+    # no client path was given: the evidence is Toxiproxy's own read-back, and it says so
+    assert records[0].in_effect and records[0].evidence == (
+        f"Toxiproxy lists toxic(s) latency_downstream, latency_upstream on proxy {name} "
+        "(no client path to probe)")
     assert records[0].kind == "latency" and records[0].target == name
     assert records[0].injected_at < records[0].healed_at
 
@@ -327,7 +329,8 @@ def test_fault_records_history_and_heals_after_failed_inject(api: ToxiproxyAPI,
     with pytest.raises(FaultError, match="proxy not found"):
         with missing:
             pytest.fail("the body must not run when injection failed")
-    assert [(op.f, op.type) for op in history.ops][4:] == [("inject", "invoke"), ("inject", "fail"),
+    assert [(op.f, op.type) for op in history.ops][6:] == [("inject", "invoke"), ("inject", "fail"),
                                                           ("heal", "invoke"), ("heal", "ok")]
-    assert "proxy not found" in (history.ops[5].error or "")
+    assert "proxy not found" in (history.ops[7].error or "")
+    assert records[1].in_effect is None  # a failed injection is never probed
     assert not missing.injected and records[1].healed_at is not None

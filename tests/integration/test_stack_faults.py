@@ -16,8 +16,9 @@ def test_partition_cuts_the_service_off_its_proxy_then_heals(stack, history):
             stack.postgres.probe()
     assert fault.record.healed_at is not None
     stack.postgres.probe()
-    kinds = [(op.f, op.value["kind"]) for op in history.ops if op.process == "nemesis" and op.type == "ok"]
-    assert kinds == [("inject", "partition"), ("heal", "partition")]
+    steps = [(op.f, op.type) for op in history.ops if op.process == "nemesis" and op.type != "invoke"]
+    assert steps == [("inject", "ok"), ("probe", "ok"), ("heal", "ok")]
+    assert fault.record.in_effect and "no longer attached to network" in fault.record.evidence
 
 
 def test_restart_and_resource_limits_leave_a_working_service(stack, history):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import docker
@@ -40,15 +40,8 @@ class Running:
     port: int
 
 
-def _newest_image(client: docker.DockerClient, env: str, repository: str) -> str:
-    chosen = os.environ.get(env)
-    if chosen:
-        return chosen
-    images = [i for i in client.images.list(name=repository) if i.tags]
-    if not images:
-        pytest.skip(f"no {repository}:* image here; build one or set {env}")
-    newest = max(images, key=lambda i: i.attrs.get("Created", ""))
-    return sorted(t for t in newest.tags if t.startswith(repository + ":"))[0]
+def _image(service_image: Callable[[str], str], env: str, service: str) -> str:
+    return os.environ.get(env) or service_image(service)
 
 
 def _free_port() -> int:
@@ -102,8 +95,9 @@ def _wait_redis(port: int) -> None:
 
 
 @pytest.fixture
-def postgres(client: docker.DockerClient, run_id: str) -> Iterator[Running]:
-    image = _newest_image(client, "HARNESS_TEST_POSTGRES_IMAGE", "dr-harness/postgres")
+def postgres(client: docker.DockerClient, run_id: str,
+             service_image: Callable[[str], str]) -> Iterator[Running]:
+    image = _image(service_image, "HARNESS_TEST_POSTGRES_IMAGE", "postgres")
     running = _start(client, run_id, image, 5432, "/var/lib/postgresql/data",
                      environment={"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_PASSWORD,
                                   "POSTGRES_DB": PG_DB})
@@ -115,8 +109,9 @@ def postgres(client: docker.DockerClient, run_id: str) -> Iterator[Running]:
 
 
 @pytest.fixture
-def redis_server(client: docker.DockerClient, run_id: str) -> Iterator[Running]:
-    image = _newest_image(client, "HARNESS_TEST_REDIS_IMAGE", "dr-harness/redis")
+def redis_server(client: docker.DockerClient, run_id: str,
+                 service_image: Callable[[str], str]) -> Iterator[Running]:
+    image = _image(service_image, "HARNESS_TEST_REDIS_IMAGE", "redis")
     running = _start(client, run_id, image, 6379, "/data",
                      command=["redis-server", "--protected-mode", "no", "--appendonly", "yes",
                               "--appendfsync", "always"])

@@ -2,6 +2,7 @@
 
 import pytest
 
+from harness.errors import ConfigError
 from harness.history import History
 from harness.judging import checkers
 from harness.judging.checkers import (check, latency_quantile, observed_outage, quantile, recovery_time,
@@ -20,10 +21,17 @@ def call(h, f, value, t0, t1=None, outcome="ok", process="client", error=None):
     return op
 
 
-def fault(h, name="redis-down", inject_at=1.0, heal_at=3.0, kind="down", target="redis"):
-    """Inject at ``inject_at`` (ok 1 ms later) and, unless None, heal at ``heal_at`` (ok 1 ms later)."""
+def fault(h, name="redis-down", inject_at=1.0, heal_at=3.0, kind="down", target="redis", shown=True):
+    """Inject at ``inject_at`` (ok 1 ms later), probe its effect (shown or not, 2 ms later) and,
+    unless None, heal at ``heal_at`` (ok 1 ms later)."""
     value = {"name": name, "kind": kind, "target": target}
     call(h, "inject", value, inject_at, inject_at + 0.001, process="nemesis")
+    if shown is not None:
+        probe = h.invoke("nemesis", "probe", value, time=inject_at + 0.002)
+        if shown:
+            h.complete(probe, "ok", value="a probe through 127.0.0.1:1: closed after 0.3 ms", time=inject_at + 0.003)
+        else:
+            h.complete(probe, "fail", error="a probe through 127.0.0.1:1 still got a reply", time=inject_at + 0.003)
     if heal_at is not None:
         call(h, "heal", value, heal_at, heal_at + 0.001, process="nemesis")
 
@@ -249,8 +257,35 @@ def test_never_completed_ops_are_errors_and_slow():
     rate = check(objective(max_error_rate_during_fault="10 %"), h)[0]
     assert (rate.validity, rate.measured) == ("fail", 50.0)
     p99 = latency_quantile(h, 0.99, phase="during")
-    assert p99.value == pytest.approx((2.51 - 1.5) * 1000)
-    assert "1 never completed (counted to the end of history at t=2.51 s)" in p99.explanation
+    assert p99.value is None and p99.at_least == pytest.approx((2.51 - 1.5) * 1000)
+    assert "1 op(s) never completed by the end of history at t=2.51 s" in p99.explanation
+
+
+def test_a_quantile_on_a_hung_op_is_a_lower_bound():
+    """p99 falling on a never-completed op: FAIL once the bound exceeds a maximum, else UNKNOWN."""
+    h = History()
+    fault(h, inject_at=1.0, heal_at=2.0)
+    probes(h, 1.0, 1.5, latency_s=0.002)
+    call(h, "read", "hung", 1.9, outcome=None)   # bound: end of history - 1.9
+    call(h, "read", "late", 2.1, 2.15)           # the history ends at t=2.15: bound 250 ms
+    loose, tight = check(objective(latency_p99_during_fault="1 s"), h)[0], \
+        check(objective(latency_p99_during_fault="200 ms"), h)[0]
+    assert (loose.validity, loose.measured) == ("unknown", None)
+    assert "only lower bounds" in loose.explanation
+    assert (tight.validity, tight.measured) == ("fail", pytest.approx(250.0))
+    # a minimum the bound already reaches is met: the real latency can only be higher
+    assert check(objective(latency_p99_during_fault_min="100 ms"), h)[0].validity == "pass"
+
+
+def test_hung_ops_above_the_quantile_leave_it_exact():
+    """A never-completed op whose bound is above the quantile cannot move it: the value is exact."""
+    h = History()
+    fault(h, inject_at=1.0, heal_at=2.0)
+    probes(h, 1.0, 1.9, latency_s=0.002)
+    call(h, "read", "hung", 1.0, outcome=None)   # bound 1.2 s, above p50 of 2 ms
+    call(h, "read", "last", 2.1, 2.2)
+    m = latency_quantile(h, 0.5, phase="during")
+    assert m.value == pytest.approx(2.0) and "1 never completed, all slower than the quantile" in m.explanation
 
 
 def test_fail_fast_latency_during_fault():
@@ -322,7 +357,7 @@ def test_steady_state_without_baseline_is_unknown():
     """Without ops before the fault there is no baseline: unknown."""
     h = History()
     fault(h, inject_at=0.0, heal_at=1.0)
-    probes(h, 1.0, 2.0)
+    probes(h, 0.5, 2.0, outcome=lambda t: "fail" if t < 1.0 else "ok")
     verdict = check(objective(steady_state_after_heal="1 s"), h)[0]
     assert verdict.validity == "unknown" and "no baseline" in verdict.explanation
 
@@ -382,19 +417,107 @@ def test_check_gives_one_verdict_per_limit_in_order():
 
 
 def test_fault_selects_the_window_by_name():
-    """``fault=`` picks a window by name; an unknown name gives unknown verdicts."""
+    """``fault=`` picks a window by name; a name never injected is a clear error, not an unknown."""
     h = History()
     fault(h, name="first", inject_at=1.0, heal_at=1.5)
     fault(h, name="second", inject_at=3.0, heal_at=4.0)
-    probes(h, 0.0, 6.0, outcome=lambda t: "fail" if 3.0 <= t < 4.5 else "ok")
-    assert check(objective(rto="1 s"), h)[0].validity == "pass"
+    probes(h, 0.0, 6.0, outcome=lambda t: "fail" if 1.0 <= t < 1.5 or 3.0 <= t < 4.5 else "ok")
+    assert check(objective(rto="0.2 s"), h, fault="first")[0].validity == "pass"
     assert check(objective(rto="0.2 s"), h, fault="second")[0].validity == "fail"
-    assert check(objective(rto="1 s"), h, fault="third")[0].validity == "unknown"
+    with pytest.raises(ConfigError, match=r"fault 'third' was never injected .*fault windows: first, second"):
+        check(objective(rto="1 s"), h, fault="third")
 
 
-def test_recovery_says_when_the_fault_never_reached_the_clients():
-    """A fault during which every op succeeded still measures, but the explanation says it did not bite."""
-    h = outage_history(down_until=1.0)   # nothing fails: the "outage" was invisible to the clients
-    m = recovery_time(h, f="read")
-    assert "nothing to recover from" in m.explanation
-    assert "nothing to recover from" not in recovery_time(outage_history(), f="read").explanation
+def test_every_window_is_judged_and_the_worst_is_kept():
+    """Without ``fault=``, a breach in the second of two windows fails, naming that window."""
+    h = History()
+    fault(h, name="first", inject_at=1.0, heal_at=1.5)
+    fault(h, name="second", inject_at=3.0, heal_at=4.0)
+    probes(h, 0.0, 6.0, outcome=lambda t: "fail" if 1.0 <= t < 1.5 or 3.0 <= t < 4.8 else "ok")
+    verdict = check(objective(rto="0.5 s"), h, f="read")[0]
+    assert verdict.validity == "fail" and verdict.measured == pytest.approx(0.80, abs=0.01)
+    assert "worst of 2 fault windows, window 2 (second)" in verdict.explanation
+    assert "[others: first: pass]" in verdict.explanation
+    both_pass = check(objective(rto="1 s"), h, f="read")[0]
+    assert both_pass.validity == "pass" and both_pass.measured == pytest.approx(0.80, abs=0.01)
+
+
+def test_a_fault_not_shown_in_effect_makes_its_verdicts_unknown():
+    """Every limit judged on a window whose probe failed is unknown, and says which fault and why."""
+    h = outage_history()
+    h2 = History()
+    fault(h2, shown=False)
+    probes(h2, 0.0, 5.0, outcome=lambda t: "fail" if 1.0 <= t < 3.0 else "ok")
+    limits = dict(rto="1 s", max_error_rate_during_fault="100 %", latency_p99_during_fault="250 ms")
+    assert {v.validity for v in check(objective(**limits), h, f="read")} == {"pass"}
+    unknown = check(objective(**limits), h2, f="read")
+    assert {v.validity for v in unknown} == {"unknown"}
+    assert all(v.explanation == "fault redis-down was not shown in effect: a probe through 127.0.0.1:1 "
+                                "still got a reply" for v in unknown)
+
+
+def test_a_fault_with_no_probe_recorded_is_not_evidence():
+    """A history with an inject and a heal but no probe op judges nothing on that window."""
+    h = History()
+    fault(h, shown=None)
+    probes(h, 0.0, 5.0, outcome=lambda t: "fail" if 1.0 <= t < 3.0 else "ok")
+    verdict = check(objective(rto="1 s"), h, f="read")[0]
+    assert verdict.validity == "unknown" and "no probe of its effect was recorded" in verdict.explanation
+
+
+def test_write_loss_under_a_fault_not_shown_is_unknown():
+    """Zero lost writes proves nothing when the kill that should have threatened them never showed."""
+    h = History()
+    inserts(h, n=50)
+    fault(h, name="kill(postgres, SIGKILL)", inject_at=0.5, heal_at=1.0, kind="kill", shown=False)
+    verdict = check(objective(rpo_lost_writes="0 writes"), h, f="insert", observed=range(1, 51), read_at=5.0)[0]
+    assert verdict.validity == "unknown" and "kill(postgres, SIGKILL) was not shown in effect" in verdict.explanation
+
+
+@pytest.mark.parametrize("metric", ["rto", "rto_from_inject", "steady_state_after_heal", "outage_accuracy"])
+def test_recovery_needs_a_disruption_the_clients_saw(metric):
+    """A fault in effect that no client op noticed leaves nothing to recover from: unknown, never pass."""
+    h = outage_history(down_until=1.0)   # shown in effect, yet every op succeeded quickly
+    verdict = check(objective(**{metric: "10 s"}), h, f="read")[0]
+    assert verdict.validity == "unknown" and verdict.explanation.startswith("nothing to recover from")
+    # the same fault with failures is judged
+    assert check(objective(**{metric: "10 s"}), outage_history(), f="read")[0].validity == "pass"
+
+
+def test_a_masked_fault_may_pass_its_fault_phase_limits():
+    """Error rate and latency during a fault shown in effect pass with no failure: the service masked it."""
+    h = outage_history(down_until=1.0)
+    verdicts = check(objective(max_error_rate_during_fault="0 %", latency_p99_during_fault="250 ms"), h, f="read")
+    assert [v.validity for v in verdicts] == ["pass", "pass"]
+
+
+@pytest.mark.parametrize("disrupt, seen", [
+    (dict(outcome="info"), "ended info"),
+    (dict(outcome=None), "never completed"),
+    (dict(latency=0.5), "took 500 ms, over 5.4 ms"),
+    (dict(degraded=True), "was served degraded"),
+    (dict(after_heal="fail"), "ended fail"),
+    (dict(in_flight=True), "never completed"),
+])
+def test_each_kind_of_disruption_counts(disrupt, seen):
+    """Indeterminate, hung, slow, degraded, failing-after-heal and in-flight ops are each a disruption."""
+    h = History()
+    fault(h, inject_at=1.0, heal_at=2.0)
+    probes(h, 0.0, 1.0, latency_s=0.0002)        # before p99 0.2 ms: slow is over 5.2 ms... (+5 ms slack)
+    if disrupt.get("in_flight"):
+        call(h, "read", "x", 0.999, outcome=None)
+    elif disrupt.get("after_heal"):
+        call(h, "read", "x", 2.05, 2.06, outcome="fail")
+    else:
+        op = h.invoke("client", "read", "x", time=1.5)
+        if disrupt.get("outcome", "ok") is not None:
+            value = {"degraded": True} if disrupt.get("degraded") else None
+            h.complete(op, disrupt.get("outcome", "ok"), time=1.5 + disrupt.get("latency", 0.001), value=value)
+    probes(h, 2.1, 3.0, latency_s=0.0002)
+    window = checkers.fault_windows(h)[0]
+    found = checkers.disruption(h, window, f="read")
+    assert found is not None and seen.split(",")[0] in found
+    calm = History()
+    fault(calm, inject_at=1.0, heal_at=2.0)
+    probes(calm, 0.0, 3.0, latency_s=0.0002)
+    assert checkers.disruption(calm, checkers.fault_windows(calm)[0], f="read") is None

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from harness.faults import (Bandwidth, Down, Fault, FaultRecord, Latency, LimitData, ResetPeer,
+from harness.faults import (Bandwidth, Down, Effect, Fault, FaultRecord, Latency, LimitData, ResetPeer,
                             Slicer, SlowClose, Timeout)
 from harness.history import History
 from harness.toxiproxy import ToxiproxyAPI
@@ -45,6 +45,10 @@ class Switches(Fault):
         if self.board.fail_inject_after_first:
             raise OSError("second switch is stuck")
         self.board.second = True
+
+    def _check_effect(self) -> Effect:
+        on = self.board.first and self.board.second
+        return Effect(on, "both switches on" if on else "a switch is off")
 
     def _heal(self) -> None:
         self.board.heal_calls += 1
@@ -115,8 +119,8 @@ def test_heal_is_idempotent() -> None:
     fault.heal()
     fault.heal()
     assert board.heal_calls == 1
-    assert nemesis_steps(history) == [("inject", "invoke"), ("inject", "ok"),
-                                      ("heal", "invoke"), ("heal", "ok")]
+    assert nemesis_steps(history) == [("inject", "invoke"), ("inject", "ok"), ("probe", "invoke"),
+                                      ("probe", "ok"), ("heal", "invoke"), ("heal", "ok")]
 
 
 def test_failed_heal_keeps_fault_injected_for_a_retry() -> None:
@@ -131,7 +135,7 @@ def test_failed_heal_keeps_fault_injected_for_a_retry() -> None:
     assert fault.injected and records[0].healed_at is None
     fault.heal()
     assert not fault.injected and records[0].healed_at is not None
-    assert nemesis_steps(history)[2:] == [("heal", "invoke"), ("heal", "fail"),
+    assert nemesis_steps(history)[4:] == [("heal", "invoke"), ("heal", "fail"),
                                           ("heal", "invoke"), ("heal", "ok")]
 
 
@@ -158,13 +162,15 @@ def test_records_and_history_carry_times() -> None:
     first = records[0]
     assert first.to_dict() == {"name": "switches(board, level 2)", "kind": "switches",
                                "target": "board", "injected_at": first.injected_at,
-                               "healed_at": first.healed_at}
+                               "healed_at": first.healed_at, "in_effect": True,
+                               "evidence": "both switches on"}
     ops = history.ops
     assert ops[0].f == "inject" and ops[0].type == "invoke"
     assert ops[0].value == {"name": "switches(board, level 2)", "kind": "switches", "target": "board"}
     assert first.injected_at == ops[0].time
-    assert first.healed_at == ops[3].time and ops[3].f == "heal" and ops[3].type == "ok"
-    assert first.injected_at <= ops[1].time <= ops[2].time <= first.healed_at <= records[1].injected_at
+    assert (ops[2].f, ops[3].f, ops[3].type, ops[3].value) == ("probe", "probe", "ok", "both switches on")
+    assert first.healed_at == ops[5].time and ops[5].f == "heal" and ops[5].type == "ok"
+    assert first.injected_at <= ops[1].time <= ops[4].time <= first.healed_at <= records[1].injected_at
     assert all(op.invoke_index == op.index - 1 for op in ops if op.type != "invoke")
 
 
@@ -230,3 +236,63 @@ def test_bad_arguments_are_refused_on_construction(build, message: str) -> None:
     with pytest.raises(ValueError, match=message) as caught:
         build()
     assert "\n" not in str(caught.value)
+
+
+@dataclass(frozen=True, eq=False)
+class NoProbe(Switches):
+    """A fault kind that never says how to show its effect."""
+
+    kind: ClassVar[str] = "no_probe"
+
+    def _check_effect(self) -> Effect:
+        return Fault._check_effect(self)
+
+
+@dataclass(frozen=True, eq=False)
+class BrokenProbe(Switches):
+    """A fault whose probe raises."""
+
+    kind: ClassVar[str] = "broken_probe"
+
+    def _check_effect(self) -> Effect:
+        raise OSError("probe socket exploded")
+
+
+def test_an_effect_not_shown_is_a_failed_probe_op_and_on_the_record() -> None:
+    """A fault whose effect cannot be shown stays injected, and says so in a failed probe op."""
+    history = History()
+    records: list[FaultRecord] = []
+    board = Board()
+    with Switches(board, history=history, records=records):
+        board.second = False  # pretend the second switch never turned: the probe must notice
+    assert (records[0].in_effect, records[0].evidence) == (True, "both switches on")
+    for cls, why in ((NoProbe, "no probe of its effect exists for fault kind 'no_probe'"),
+                     (BrokenProbe, "the probe of its effect failed: OSError: probe socket exploded")):
+        history = History()
+        records = []
+        with cls(Board(), history=history, records=records):
+            pass
+        probe = [op for op in history.ops if op.f == "probe"]
+        assert [op.type for op in probe] == ["invoke", "fail"] and probe[1].error == why
+        assert (records[0].in_effect, records[0].evidence) == (False, why)
+        assert records[0].healed_at is not None
+
+
+def test_the_probe_runs_after_the_injection_and_sees_its_result() -> None:
+    """The probe sees the world as the injection left it: a half-done board is not in effect."""
+    board = Board()
+    fault = Switches(board)
+    fault.inject()
+    assert fault.record.in_effect is True
+    fault.heal()
+    board2 = Board()
+
+    @dataclass(frozen=True, eq=False)
+    class Half(Switches):
+        def _inject(self) -> None:
+            self.board.first = True
+
+    half = Half(board2)
+    half.inject()
+    assert half.record.in_effect is False and half.record.evidence == "a switch is off"
+    half.heal()

@@ -32,7 +32,7 @@ rto = "1 s"
 max_error_rate_before_fault = "10 %"
 """
 
-# A hand-built history: 10 ok reads, a fault (inject at 1.0 s, heal at 2.0 s) during which reads
+# A hand-built history: 10 ok reads, a fault (inject at 1.0 s, shown in effect, heal at 2.0 s) during which reads
 # fail, then ``fail_after_heal_s`` more seconds of failures, then ok reads again.
 HISTORY_HELPER = """
 import pytest
@@ -49,6 +49,8 @@ def record(history, fail_after_heal_s):
         read(0.1 * k, "ok")
     inject = history.invoke("nemesis", "inject", FAULT, time=1.0)
     history.complete(inject, "ok", time=1.01)
+    probe = history.invoke("nemesis", "probe", FAULT, time=1.02)
+    history.complete(probe, "ok", value="a probe through 127.0.0.1:1: refused", time=1.03)
     for k in range(9):
         read(1.05 + 0.1 * k, "fail")
     heal = history.invoke("nemesis", "heal", FAULT, time=2.0)
@@ -326,6 +328,7 @@ def test_sign_off_with_nothing_checked_is_a_no_go(inner: pytest.Pytester) -> Non
     inner.makepyfile("def test_nothing():\n    pass\n")
     result = run(inner, "--sign-off")
     assert "sign-off: GO" not in result.outlines
+    assert "sign-off: NO-GO: no scenarios ran" in result.outlines, "\n".join(result.outlines)
     assert result.ret != 0
 
 
@@ -354,6 +357,28 @@ def test_measures_nothing(history):
     unknown = [line for line in result.outlines if line.startswith(f"UNKNOWN {oid}")]
     assert unknown and "never judged" in unknown[0], "\n".join(result.outlines)
     assert result.ret != 0 and any("NO-GO" in line for line in result.outlines)
+
+
+def test_a_scenario_with_only_unknown_verdicts_is_never_shown_as_a_pass(inner: pytest.Pytester) -> None:
+    """Without sign-off the test passes, but the terminal, summary.md and timeline say "no evidence"."""
+    inner.makepyfile(test_unjudged='''
+import pytest
+
+@pytest.mark.objectives("demo-recovery")
+def test_measures_nothing(history):
+    pass
+''')
+    result = run(inner)
+    assert result.ret == 0
+    assert ("NO EVIDENCE test_unjudged.py::test_measures_nothing: all 2 verdicts unknown, nothing was "
+            "measured; this is not a pass") in result.outlines, "\n".join(result.outlines)
+    run_dir = next(p for p in (inner.path / "reports").iterdir() if p.is_dir() and p.name != "latest")
+    summary = (run_dir / "summary.md").read_text()
+    assert "| `test_unjudged.py::test_measures_nothing` | no evidence |" in summary
+    assert "## Scenarios without evidence" in summary
+    page = (run_dir / "timeline.html").read_text()
+    assert 'class="outcome no-evidence">no evidence</span>' in page
+    assert 'class="outcome passed"' not in page
 
 
 def test_seed_makes_random_choices_repeat(inner: pytest.Pytester) -> None:

@@ -13,8 +13,9 @@ def objective(**limits):
 
 
 def fault(h, inject_at=1.0, heal_at=3.0, name="pg-stop"):
+    """Inject (ok 1 ms later), a probe showing it in effect, and the heal (ok 1 ms later)."""
     value = {"name": name, "kind": "stop", "target": "postgres"}
-    for f, t in (("inject", inject_at), ("heal", heal_at)):
+    for f, t in (("inject", inject_at), ("probe", inject_at + 0.002), ("heal", heal_at)):
         op = h.invoke("nemesis", f, value, time=t)
         h.complete(op, "ok", time=t + 0.001)
 

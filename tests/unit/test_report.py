@@ -13,7 +13,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.report import timeline
 from harness.report import writer as report
-from harness.report.records import RunRecord, ScenarioRecord, faults_from_ops, verdict_line
+from harness.report.records import RunRecord, ScenarioRecord, faults_from_ops, shown_outcome, verdict_line
 from harness.report.writer import go_no_go, junit_properties, latest_run_id, report_dict, write_report
 
 # The keys CI jobs and dashboards read (DESIGN.md, "Report"). Renaming one must fail these tests.
@@ -387,3 +387,25 @@ def test_history_ops_and_verdict_objects_are_accepted(tmp_path):
     assert doc["scenarios"][0]["faults"][0]["healed_at"] is None
     rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert [r["type"] for r in rows] == ["invoke", "ok", "invoke", "fail"]
+
+
+def test_a_passed_scenario_whose_verdicts_are_all_unknown_shows_no_evidence():
+    """shown_outcome: all unknown -> "no evidence"; one pass, a failure or no verdicts keep the outcome."""
+    assert shown_outcome(_scenario(verdicts=[dict(UNKNOWN_V), dict(UNKNOWN_V)])) == "no evidence"
+    assert shown_outcome(_scenario(verdicts=[dict(UNKNOWN_V), dict(PASS_V)])) == "passed"
+    assert shown_outcome(_scenario(verdicts=[])) == "passed"
+    assert shown_outcome(_scenario(outcome="failed", verdicts=[dict(UNKNOWN_V)])) == "failed"
+    # an unrecognised validity reads as unknown, so it cannot make a scenario look measured
+    assert shown_outcome(_scenario(verdicts=[dict(UNKNOWN_V, validity="maybe")])) == "no evidence"
+
+
+def test_no_evidence_is_never_green_in_summary_or_timeline(tmp_path):
+    """summary.md lists the scenario as "no evidence" and the timeline draws it amber, not passed."""
+    blind = _scenario(verdicts=[dict(UNKNOWN_V)])
+    run_dir = write_report(tmp_path, _run(scenarios=[blind]))
+    summary = (run_dir / "summary.md").read_text()
+    assert f"| `{NODE}` | no evidence |" in summary and f"| `{NODE}` | passed |" not in summary
+    page = (run_dir / "timeline.html").read_text()
+    assert 'class="outcome no-evidence">no evidence<' in page and 'class="outcome passed"' not in page
+    strict = write_report(tmp_path / "strict", _run(scenarios=[blind], strict=True))
+    assert "NO-GO" in (strict / "summary.md").read_text()

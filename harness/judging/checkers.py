@@ -43,7 +43,8 @@ No verdict without evidence (``check``):
 - not sent: an attempt completed ``not-sent`` (``harness.history.NOT_SENT``) was scheduled but
   never sent because every client was busy; it is in no measure above (``client_pairs`` leaves it
   out) and counts only in the achieved rate: a verdict whose span sent under 90 % of its scheduled
-  attempts is UNKNOWN, with the reason (harness/judging/rates.py says which span each limit uses).
+  attempts is UNKNOWN, with the reason, except a recovery time that meets its maximum (an upper
+  bound met); harness/judging/rates.py says which span each limit uses.
 """
 
 from __future__ import annotations
@@ -393,7 +394,8 @@ def _on_window(objective_id: str, limit: Limit, ctx: CheckContext, window: Fault
                             f"({window.evidence}) but no client op failed, hung, slowed or was served "
                             f"degraded")
     verdict = _measured(objective_id, limit, replace(ctx, window=window))
-    short = rates.deficit(ctx.history, limit, f=ctx.f, window=window, measured=verdict.measured)
+    short = rates.deficit(ctx.history, limit, f=ctx.f, window=window, measured=verdict.measured,
+                          validity=verdict.validity)
     return verdict if short is None else replace(verdict, validity=UNKNOWN, explanation=f"{short}; {verdict.explanation}")
 
 

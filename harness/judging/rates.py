@@ -16,7 +16,9 @@ asked for (scheduled) and how many were sent. Pure functions of a History; no Do
   availability and latency; for ``rto`` and ``steady_state_after_heal`` the span from the heal to
   the measured recovery (the after phase if nothing was measured); for ``rto_from_inject`` the
   span from the inject to the measured recovery; for ``outage_accuracy`` the during phase. Loss
-  and RPO limits are judged on read-backs, not rates, and are never gated.
+  and RPO limits are judged on read-backs, not rates, and are never gated. A recovery time
+  measured over a deficient span is an upper bound (the service may have answered attempts that
+  were not sent), so it still passes a maximum it meets, and only a breach turns UNKNOWN.
 
     rates = phase_rates(history, f="insert")        # {"before": SpanRate, "during": ..., "after": ...}
     rates["during"].share                            # 0.17: 17 % of the asked attempts were sent
@@ -37,6 +39,7 @@ MIN_SHARE = 0.9
 """A span whose clients sent less than this share of the attempts they scheduled is deficient."""
 
 PHASES = ("before", "during", "after")
+UPPER_BOUNDS = frozenset({"rto", "rto_from_inject", "steady_state_after_heal"})
 FOp = str | Iterable[str] | None
 __all__ = ["MIN_SHARE", "SpanRate", "deficit", "limit_span", "phase_rates", "rates_by_process", "span_rate"]
 
@@ -198,8 +201,13 @@ def limit_span(history: History, limit: Limit, *, f: FOp = None, fault: str | No
 
 
 def deficit(history: History, limit: Limit, *, f: FOp = None, fault: str | None = None,
-            measured: float | None = None, window: FaultWindow | None = None) -> str | None:
-    """Why a verdict on ``limit`` is no evidence (its span's rate is deficient), or None if it is."""
+            measured: float | None = None, window: FaultWindow | None = None,
+            validity: str | None = None) -> str | None:
+    """Why a verdict on ``limit`` is no evidence (its span's rate is deficient), or None if it is.
+
+    A passed maximum on a recovery time is evidence whatever the rate (an upper bound met)."""
+    if validity == "pass" and limit.metric in UPPER_BOUNDS and limit.bound == "max":
+        return None
     span = limit_span(history, limit, f=f, fault=fault, measured=measured, window=window)
     if span is None or not span.deficient:
         return None

@@ -38,6 +38,7 @@ test: setup
 	$(BIN)/python bench/toxiproxy_bench.py
 	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py
+	$(BIN)/python bench/workload_bench.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -46,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/toxiproxy_bench.py
 	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py
+	$(BIN)/python bench/workload_bench.py
 	$(BIN)/python bench/app_bench.py
 
 # Mutation testing of the judging code (history, checkers, phases, objectives, verdicts): prints

@@ -2,7 +2,10 @@
 
 Every operation is an ``invoke`` followed by exactly one completion: ``ok`` (it happened),
 ``fail`` (it definitely did not happen) or ``info`` (unknown: e.g. a timeout after the request
-was sent). Operations that never complete stay un-paired. Fault injections and heals are ops of
+was sent). Operations that never complete stay un-paired. An attempt the harness scheduled but
+could not send (every client busy) is an invoke at its scheduled time completed ``not-sent``
+(``NOT_SENT``, ``error`` says why): it is no service outcome, checkers leave it out of error
+rates and latencies and count it only in the achieved rate (harness/judging/rates.py). Fault injections and heals are ops of
 process ``"nemesis"`` (``f="inject"``/``"heal"``, ``value={"name", "kind", "target"}``); drill
 steps are ops of process ``"drill"``. Times are seconds on the run's monotonic clock: ``now()``
 is ``time.monotonic()`` minus the moment this module was first imported.
@@ -30,6 +33,8 @@ RUN_START: float = time.monotonic()
 
 INVOKE = "invoke"
 COMPLETIONS = ("ok", "fail", "info")
+NOT_SENT = "not-sent"
+"""The completion of an attempt that was scheduled but never sent: not an outcome of the service."""
 NEMESIS = "nemesis"
 DRILL = "drill"
 _UNSET: Any = object()
@@ -102,8 +107,8 @@ class History:
     def complete(self, op: Op, type: str, *, value: Any = _UNSET, error: str | None = None,
                  time: float | None = None) -> Op:
         """Record the outcome of invoke ``op``; ``value`` defaults to the invoke's value."""
-        if type not in COMPLETIONS:
-            raise ValueError(f"completion type {type!r} is not one of {', '.join(COMPLETIONS)}")
+        if type not in COMPLETIONS and type != NOT_SENT:
+            raise ValueError(f"completion type {type!r} is not one of {', '.join(COMPLETIONS)}, {NOT_SENT}")
         if op.type != INVOKE:
             raise ValueError(f"op #{op.index} is a {op.type!r}, not an invoke; complete the invoke op")
         with self._lock:
@@ -118,6 +123,12 @@ class History:
             self._ops.append(done)
             self._completed.add(op.index)
             return done
+
+    def not_sent(self, process: str, f: str, value: Any = None, *, scheduled_at: float,
+                 reason: str) -> Op:
+        """Record an attempt scheduled at ``scheduled_at`` that was never sent; returns the completion."""
+        op = self.invoke(process, f, value, time=scheduled_at)
+        return self.complete(op, NOT_SENT, error=reason)
 
     @property
     def ops(self) -> tuple[Op, ...]:

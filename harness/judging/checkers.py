@@ -39,7 +39,12 @@ No verdict without evidence (``check``):
 - with several fault windows every window is judged and the worst verdict is kept, naming its
   window; ``fault=`` names the windows to judge, and a name never injected is a ConfigError;
 - write-loss limits are judged on the whole history, and are unknown when any fault in it was
-  not shown in effect.
+  not shown in effect;
+- not sent: an attempt completed ``not-sent`` (``harness.history.NOT_SENT``) was scheduled but
+  never sent because every client was busy; it is in no measure above (``client_pairs`` leaves it
+  out) and counts only in the achieved rate: a verdict whose span sent under 90 % of its scheduled
+  attempts is UNKNOWN, with the reason, except a recovery time that meets its maximum (an upper
+  bound met); harness/judging/rates.py says which span each limit uses.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from typing import Any, Callable, Iterable
 
 from harness.errors import ConfigError
 from harness.history import History
+from harness.judging import rates
 from harness.judging.objectives import Limit, Objective
 from harness.judging.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
                                     is_ok, latency_quantile, latency_s, quantile, select_window)
@@ -397,7 +403,10 @@ def _on_window(objective_id: str, limit: Limit, ctx: CheckContext, window: Fault
             return _unknown(objective_id, limit, f"nothing to recover from: fault {window.name} was in effect "
                             f"({window.evidence}) but no client op failed, hung, slowed or was served "
                             f"degraded")
-    return _measured(objective_id, limit, replace(ctx, window=window))
+    verdict = _measured(objective_id, limit, replace(ctx, window=window))
+    short = rates.deficit(ctx.history, limit, f=ctx.f, window=window, measured=verdict.measured,
+                          validity=verdict.validity)
+    return verdict if short is None else replace(verdict, validity=UNKNOWN, explanation=f"{short}; {verdict.explanation}")
 
 
 def _badness(v: Verdict, limit: Limit) -> tuple[int, float]:

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from harness.history import DRILL, NEMESIS, History, Op
+from harness.history import DRILL, NEMESIS, NOT_SENT, History, Op
 from harness.judging.verdicts import Measurement, format_number
 
 Pair = tuple[Op, "Op | None"]
@@ -141,8 +141,9 @@ def matches(f_filter: str | Iterable[str] | None, f: str) -> bool:
 
 
 def client_pairs(history: History, f: str | Iterable[str] | None = None) -> list[Pair]:
-    """Client ops (not nemesis, not drill) whose name passes ``f``, sorted by invoke time."""
-    chosen = [(i, c) for i, c in history.pairs() if i.process not in NON_CLIENT and matches(f, i.f)]
+    """Client ops (not nemesis, not drill, not ``not-sent``) whose name passes ``f``, by invoke time."""
+    chosen = [(i, c) for i, c in history.pairs() if i.process not in NON_CLIENT and matches(f, i.f)
+              and (c is None or c.type != NOT_SENT)]
     return sorted(chosen, key=lambda pair: (pair[0].time, pair[0].index))
 
 

@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 
 from harness.errors import ConfigError  # noqa: E402
 from harness.judging.objectives import load_objectives  # noqa: E402
+from harness.judging.rates import rates_by_process  # noqa: E402
 from harness.judging.verdicts import Verdict  # noqa: E402
 from harness.plugin.fixtures import (_session_stack, docker_client, harness_run, history,  # noqa: E402,F401
                                      images, judge, objectives, stack, stack_factory)
@@ -137,13 +138,21 @@ def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | N
         faults=[r.to_dict() for r in data.fault_records],
         verdicts=[v.to_dict() for v in data.verdicts],
         ops=[op.to_dict() for op in data.history.ops],
-        error=_one_line(report) if report.failed else None)
+        error=_one_line(report) if report.failed else None, rates=_rates(data))
     scenario_like = bool(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())))
     if data.used_stack or data.verdicts or (outcome == "skipped" and scenario_like):
         run.scenarios.append(record)
         for key, value in junit_properties(record):
             item.user_properties.append((key, value))
         run.verdict_lines += [verdict_line(v, item.nodeid) for v in record.verdicts]
+
+
+def _rates(data: ScenarioData) -> dict:
+    """Asked and achieved rate per workload and phase; a crash here never costs the report."""
+    try:
+        return rates_by_process(data.history)
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

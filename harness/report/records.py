@@ -32,6 +32,7 @@ class ScenarioRecord:
     verdicts: list[dict] = field(default_factory=list)  # VERDICT_KEYS
     ops: list[dict] = field(default_factory=list)  # History op dicts (Op.to_dict())
     error: str | None = None  # one-line failure message
+    rates: dict = field(default_factory=dict)  # {process: {phase: achieved-rate record}} (judging/rates.py)
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -125,7 +126,7 @@ def normalised(run: RunRecord) -> RunRecord:
         ops = [plain(op) for op in s.ops]
         faults = [plain(f) for f in s.faults] or faults_from_ops(ops)
         faults = [{k: f.get(k) for k in FAULT_KEYS} | f for f in faults]
-        scenarios.append(dataclasses.replace(s, faults=faults, ops=ops,
+        scenarios.append(dataclasses.replace(s, faults=faults, ops=ops, rates=plain(s.rates),
                                              verdicts=[verdict_dict(v) for v in s.verdicts]))
     return dataclasses.replace(run, environment=plain(run.environment), scenarios=scenarios)
 

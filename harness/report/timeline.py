@@ -5,8 +5,10 @@ from injection to heal, labelled with the fault name (a band running to the righ
 healed). One lane per process (the nemesis first). Each op is one mark at its invoke time, its
 height the latency in ms on a log scale (decades fitted to the data, values below the bottom decade
 drawn on it); ops that never completed sit hollow at the top of their lane. Colour and shape give
-the outcome: ok = green dot, fail = red square, info (indeterminate) = amber diamond. Verdict lines
-follow each chart. No scripts, no external assets; every piece of text is HTML-escaped.
+the outcome: ok = green dot, fail = red square, info (indeterminate) = amber diamond. Attempts an
+open-loop workload scheduled but could not send are violet ticks at the bottom of their lane, and
+each lane is labelled per phase with the achieved rate against the asked one (red when under the
+share that makes verdicts unknown); see ``not_sent_and_rates`` below. Verdict lines follow each chart. No scripts, no external assets; every piece of text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from harness.history import NOT_SENT
 from harness.report.records import RunRecord, ScenarioRecord, shown_outcome
 
 WIDTH, LEFT, RIGHT = 1100, 190, 16  # px
@@ -48,6 +51,8 @@ def marks(ops: list[dict]) -> list[Mark]:
         if op.get("type") != "invoke" or not isinstance(op.get("time"), (int, float)):
             continue
         end = done.get(op.get("index"))
+        if end and end.get("type") == NOT_SENT:
+            continue  # not an outcome: drawn by not_sent_and_rates
         latency = (end["time"] - op["time"]) * 1000 if end and isinstance(end.get("time"), (int, float)) \
             else None
         kind = end.get("type", "info") if end else "pending"
@@ -69,13 +74,14 @@ def _ms_label(ms: float) -> str:
     return f"{ms:g} ms" if ms < 1000 else f"{ms / 1000:g} s"
 
 
-def render_svg(ops: list[dict], faults: list[dict]) -> str:
+def render_svg(ops: list[dict], faults: list[dict], rates: dict | None = None) -> str:
     """The chart of one scenario, or a one-line note when it recorded nothing."""
     ms = marks(ops)
-    if not ms and not faults:
+    skipped = not_sent_times(ops)
+    if not ms and not faults and not skipped:
         return '<p class="empty">No operations or faults recorded.</p>'
-    procs = sorted(dict.fromkeys(m.process for m in ms), key=lambda p: p != "nemesis")
-    times = [m.time_s for m in ms] + [m.time_s + m.latency_ms / 1000 for m in ms if m.latency_ms]
+    procs = sorted(dict.fromkeys([*(m.process for m in ms), *skipped]), key=lambda p: p != "nemesis")
+    times = [t for ts in skipped.values() for t in ts] + [m.time_s for m in ms] + [m.time_s + m.latency_ms / 1000 for m in ms if m.latency_ms]
     times += [f[k] for f in faults for k in ("injected_at", "healed_at")
               if isinstance(f.get(k), (int, float))]
     t0, t1 = min(times, default=0.0), max(times, default=1.0)
@@ -139,6 +145,7 @@ def render_svg(ops: list[dict], faults: list[dict]) -> str:
                 else _y(max(m.latency_ms, 10.0 ** lo), lane_top[m.process], lo, hi)
             title = f"<title>{esc(m.title)}</title>" if titles or kind != "ok" else ""
             p.append(_mark(kind, cx, cy, title))
+    p += not_sent_and_rates(skipped, rates or {}, lane_top, x, x_lo, x_hi)
     y_axis = bottom + 4
     p.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y_axis}" y2="{y_axis}" class="axis"/>')
     t = x_lo
@@ -150,6 +157,51 @@ def render_svg(ops: list[dict], faults: list[dict]) -> str:
     p.append(f'<text x="8" y="{y_axis + 16}" class="tick">run seconds &#8594;</text>')
     p.append("</svg>")
     return "\n".join(p)
+
+
+# -- open-loop workloads: attempts not sent, achieved rate per phase ------------------------------
+
+NOT_SENT_COLOUR = "#7b1fa2"
+
+
+def not_sent_times(ops: list[dict]) -> dict[str, list[float]]:
+    """{process: scheduled times} of the attempts recorded not-sent."""
+    invokes = {op.get("index"): op for op in ops if op.get("type") == "invoke"}
+    out: dict[str, list[float]] = {}
+    for op in ops:
+        start = invokes.get(op.get("invoke_index"))
+        if op.get("type") == NOT_SENT and start and isinstance(start.get("time"), (int, float)):
+            out.setdefault(str(start.get("process")), []).append(float(start["time"]))
+    return out
+
+
+def not_sent_and_rates(skipped: dict[str, list[float]], rates: dict, lane_top: dict[str, float],
+                       x: Callable[[float], float], x_lo: float, x_hi: float) -> list[str]:
+    """Violet ticks for not-sent attempts; per phase, the achieved/asked rate label of each lane."""
+    out = []
+    for proc, times in skipped.items():
+        if proc not in lane_top:
+            continue
+        y1 = lane_top[proc] + LANE_H - 2
+        path = "".join(f"M{x(t):.1f} {y1:.1f}v-7" for t in times)
+        out.append(f'<path d="{path}" stroke="{NOT_SENT_COLOUR}" stroke-width="1"><title>'
+                   f'{esc(f"{proc}: {len(times)} attempts scheduled but not sent (every client busy)")}'
+                   f'</title></path>')
+    for proc, phases in rates.items():
+        if proc not in lane_top or not isinstance(phases, dict):
+            continue
+        for phase, r in phases.items():
+            if not isinstance(r, dict) or r.get("asked_hz") is None:
+                continue
+            lo = r.get("start") if isinstance(r.get("start"), (int, float)) else x_lo
+            hi = r.get("end") if isinstance(r.get("end"), (int, float)) else x_hi
+            cx = x((max(lo, x_lo) + min(hi, x_hi)) / 2)
+            colour = COLOURS["fail"] if r.get("deficient") else "#555"
+            text = f"{phase}: {r.get('achieved_hz'):.1f}/{r.get('asked_hz'):.1f} per s"
+            title = f"{proc} {phase}: {r.get('sent')} of {r.get('scheduled')} scheduled attempts sent"
+            out.append(f'<text x="{cx:.1f}" y="{lane_top[proc] + LANE_H - 12:.1f}" class="tick" '
+                       f'text-anchor="middle" fill="{colour}"><title>{esc(title)}</title>{esc(text)}</text>')
+    return out
 
 
 def _y(ms: float, lane_y0: float, lo: int, hi: int) -> float:
@@ -183,13 +235,14 @@ def _fault_text(f: dict) -> str:
 
 
 LEGEND = (
-    '<svg width="560" height="18" aria-label="legend">'
+    '<svg width="620" height="18" aria-label="legend">'
     + _mark("ok", 8, 9, "") + '<text x="16" y="13" class="tick">ok</text>'
     + _mark("fail", 48, 9, "") + '<text x="56" y="13" class="tick">fail</text>'
     + _mark("info", 92, 9, "") + '<text x="100" y="13" class="tick">info (indeterminate)</text>'
     + _mark("pending", 218, 9, "") + '<text x="226" y="13" class="tick">never completed</text>'
     + f'<rect x="330" y="3" width="22" height="12" fill="{BANDS[0]}" fill-opacity="0.13" '
       f'stroke="{BANDS[0]}" stroke-dasharray="4 3"/><text x="358" y="13" class="tick">fault window</text>'
+    + f'<path d="M446 16v-7" stroke="{NOT_SENT_COLOUR}"/><text x="452" y="13" class="tick">not sent</text>'
     + "</svg>"
 )
 
@@ -219,7 +272,7 @@ def _section(n: int, s: ScenarioRecord, verdict_line: Callable[[dict], str]) -> 
         parts.append(f'<p class="note">skipped: {esc(s.skip_reason)}</p>')
     if s.error:
         parts.append(f'<p class="note">error: {esc(s.error)}</p>')
-    parts.append(render_svg(s.ops, s.faults))
+    parts.append(render_svg(s.ops, s.faults, s.rates))
     if s.faults:
         parts.append('<ul class="f">' + "".join(f"<li>fault {esc(_fault_text(f))}</li>" for f in s.faults)
                      + "</ul>")

@@ -88,7 +88,7 @@ def _document(run: RunRecord) -> dict:
         "finished_at": run.finished_at, "seed": run.seed, "environment": run.environment,
         "scenarios": [{"id": s.id, "outcome": s.outcome, "skip_reason": s.skip_reason,
                        "faults": s.faults, "verdicts": s.verdicts, "duration_s": s.duration_s,
-                       "error": s.error, "ops_count": len(s.ops)} for s in run.scenarios],
+                       "error": s.error, "ops_count": len(s.ops), "rates": s.rates} for s in run.scenarios],
         "objectives_file": run.objectives_file, "strict": run.strict,
         "summary": {"scenarios": len(run.scenarios), **counts,
                     "verdicts": {x: sum(v["validity"] == x for v in verdicts) for x in VALIDITIES},

@@ -1,6 +1,6 @@
-"""Workloads: fixed-rate clients that record every attempt into the history.
+"""Workloads: open-loop fixed-rate clients that record every attempt into the history.
 
-    base.py      the scheduling base (Workload, Attempt) shared by every workload
+    base.py      the open-loop scheduler (Workload, Attempt) shared by every workload
     postgres.py  PostgresInserts, PostgresReads
     redis.py     RedisWrites, RedisReads
     http.py      HttpProbe

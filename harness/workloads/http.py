@@ -1,6 +1,7 @@
 """HTTP probe: a fixed-rate GET against a URL, one fresh connection per attempt.
 
-Built on ``harness.workload.Workload`` (scheduling, stop and abandon rules are described there).
+Built on ``harness.workloads.base.Workload`` (open-loop scheduling, the in-flight bound, stop and
+abandon rules are described there).
 A 2xx reply is ok (its value is the status); anything else, or a connection error, is
 classified fail/info by ``classify_http_error`` in ``harness/workloads/clients.py``.
 
@@ -26,12 +27,15 @@ class HttpProbe(Workload):
     """GETs ``url`` on a fresh connection per attempt; 2xx is ok (value: the status)."""
 
     f = "probe"
+    client_fields = ("_conn",)
 
     def __init__(self, history: History, url: str, *, timeout_s: float | None = 1.0,
                  rate_hz: float = 10, process: str = "http-probe", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
+                 max_seconds: float = 300.0, max_in_flight: int | None = None,
+                 closed_loop: bool = False) -> None:
         super().__init__(history, process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
+                         max_seconds=max_seconds, max_in_flight=max_in_flight,
+                         closed_loop=closed_loop)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"probe url {url!r} is not an http(s) URL",
@@ -54,6 +58,10 @@ class HttpProbe(Workload):
             return http_get(conn, self._path)
         finally:
             conn.close()
+
+    def longest_wait_s(self) -> float | None:
+        """Connect plus one read, each bounded by ``timeout_s``; None without a timeout."""
+        return None if self.timeout_s is None else 2 * self.timeout_s
 
     def classify(self, exc: BaseException, *, sent: bool) -> str:
         return classify_http_error(exc, sent=sent)

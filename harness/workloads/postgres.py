@@ -1,7 +1,7 @@
-"""PostgreSQL workloads: fixed-rate inserts and reads through one autocommit psycopg connection.
+"""PostgreSQL workloads: fixed-rate inserts and reads, one autocommit psycopg connection per lane.
 
-Built on ``harness.workload.Workload`` (scheduling, stop and abandon rules are described there).
-The connection is reopened after any error, so a restarted server (or a healed Toxiproxy proxy)
+Built on ``harness.workloads.base.Workload`` (open-loop scheduling, the in-flight bound, stop and
+abandon rules are described there). A connection is reopened after any error, so a restarted server (or a healed Toxiproxy proxy)
 is reached again at the same host:port. Failed attempts are classified fail/info by
 ``classify_postgres_error`` in ``harness/workloads/clients.py``. With ``statement_timeout_ms`` set, a
 watchdog interrupts any attempt that runs past the statement timeout plus one second.
@@ -29,14 +29,19 @@ __all__ = ["PostgresInserts", "PostgresReads"]
 
 
 class _PostgresWorkload(Workload):
-    """Shared by PostgreSQL workloads: one autocommit connection, reopened after any error."""
+    """Shared by PostgreSQL workloads: one autocommit connection per lane, reopened after any error."""
+
+    client_fields = ("_conn",)
+    max_lanes = 48  # PostgreSQL admits 100 connections by default: leave room for a second client
 
     def __init__(self, history: History, *, host: str, port: int, user: str, password: str,
                  dbname: str, process: str, rate_hz: float, statement_timeout_ms: int | None,
-                 connect_timeout_s: float | None, max_ops: int, max_seconds: float) -> None:
+                 connect_timeout_s: float | None, max_ops: int, max_seconds: float,
+                 max_in_flight: int | None, closed_loop: bool) -> None:
         deadline = None if statement_timeout_ms is None else statement_timeout_ms / 1000 + 1.0
         super().__init__(history, process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds, op_deadline_s=deadline)
+                         max_seconds=max_seconds, op_deadline_s=deadline,
+                         max_in_flight=max_in_flight, closed_loop=closed_loop)
         self.endpoint = PostgresEndpoint(host, port, user, password, dbname,
                                          statement_timeout_ms, connect_timeout_s)
         self._conn: psycopg.Connection | None = None
@@ -46,6 +51,13 @@ class _PostgresWorkload(Workload):
             self.reset()
             self._conn = self.endpoint.connect()
         return self._conn
+
+    def longest_wait_s(self) -> float | None:
+        """The connect timeout (psycopg waits at least 2 s) or the statement deadline, the longer."""
+        connect = self.endpoint.connect_timeout_s
+        if connect is None or self.op_deadline_s is None:
+            return None
+        return max(2.0, float(connect), self.op_deadline_s)
 
     def classify(self, exc: BaseException, *, sent: bool) -> str:
         return classify_postgres_error(exc, sent=sent)
@@ -66,7 +78,9 @@ class PostgresInserts(_PostgresWorkload):
     """Inserts ids 1, 2, 3... into ``table`` (one per attempt); ok once the commit is acknowledged.
 
     ``statement_timeout_ms=None, connect_timeout_s=None`` is the fragile client without timeouts
-    (no statement timeout, no client-side deadline) that negative controls need.
+    (no statement timeout, no client-side deadline) that negative controls need;
+    ``closed_loop=True`` is the single-connection client that waits for each attempt before the
+    next (a negative control for recovery-time accuracy, see harness/workloads/base.py).
     """
 
     f = "insert"
@@ -75,12 +89,14 @@ class PostgresInserts(_PostgresWorkload):
                  dbname: str, table: str = "dr_writes", rate_hz: float = 50,
                  statement_timeout_ms: int | None = 1000, connect_timeout_s: float | None = 2,
                  process: str = "pg-writer", max_ops: int = 10_000,
-                 max_seconds: float = 300.0, payload_bytes: int = 0) -> None:
+                 max_seconds: float = 300.0, payload_bytes: int = 0,
+                 max_in_flight: int | None = None, closed_loop: bool = False) -> None:
         super().__init__(history, host=host, port=port, user=user, password=password,
                          dbname=dbname, process=process, rate_hz=rate_hz,
                          statement_timeout_ms=statement_timeout_ms,
                          connect_timeout_s=connect_timeout_s, max_ops=max_ops,
-                         max_seconds=max_seconds)
+                         max_seconds=max_seconds, max_in_flight=max_in_flight,
+                         closed_loop=closed_loop)
         if payload_bytes < 0:
             raise ValueError(f"payload_bytes must be >= 0: {payload_bytes}")
         self.table = table
@@ -133,12 +149,14 @@ class PostgresReads(_PostgresWorkload):
                  dbname: str, query: str = "SELECT 1", rate_hz: float = 50,
                  statement_timeout_ms: int | None = 1000, connect_timeout_s: float | None = 2,
                  process: str = "pg-reader", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
+                 max_seconds: float = 300.0, max_in_flight: int | None = None,
+                 closed_loop: bool = False) -> None:
         super().__init__(history, host=host, port=port, user=user, password=password,
                          dbname=dbname, process=process, rate_hz=rate_hz,
                          statement_timeout_ms=statement_timeout_ms,
                          connect_timeout_s=connect_timeout_s, max_ops=max_ops,
-                         max_seconds=max_seconds)
+                         max_seconds=max_seconds, max_in_flight=max_in_flight,
+                         closed_loop=closed_loop)
         self.query = query
 
     def attempt(self, attempt: Attempt) -> Any:

@@ -1,6 +1,7 @@
-"""Redis workloads: fixed-rate RPUSH writes and PING/GET reads over one redis-py connection.
+"""Redis workloads: fixed-rate RPUSH writes and PING/GET reads, one redis-py connection per lane.
 
-Built on ``harness.workload.Workload`` (scheduling, stop and abandon rules are described there).
+Built on ``harness.workloads.base.Workload`` (open-loop scheduling, the in-flight bound, stop and
+abandon rules are described there).
 Commands go through a bare ``redis.Connection`` (send, then read the reply), so redis-py never
 retries behind the workload's back; the connection is dropped after any error and reopened by
 the next attempt. Failed attempts are classified fail/info by ``classify_redis_error`` in
@@ -26,13 +27,17 @@ __all__ = ["RedisReads", "RedisWrites"]
 
 
 class _RedisWorkload(Workload):
-    """Shared by Redis workloads: one redis-py connection without hidden retries."""
+    """Shared by Redis workloads: one redis-py connection per lane, without hidden retries."""
+
+    client_fields = ("_conn",)
 
     def __init__(self, history: History, *, host: str, port: int, password: str | None,
                  socket_timeout_s: float | None, connect_timeout_s: float | None,
-                 process: str, rate_hz: float, max_ops: int, max_seconds: float) -> None:
+                 process: str, rate_hz: float, max_ops: int, max_seconds: float,
+                 max_in_flight: int | None, closed_loop: bool) -> None:
         super().__init__(history, process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
+                         max_seconds=max_seconds, max_in_flight=max_in_flight,
+                         closed_loop=closed_loop)
         self.endpoint = RedisEndpoint(host, port, password, socket_timeout_s, connect_timeout_s)
         self._conn: redis.Connection | None = None
 
@@ -42,6 +47,13 @@ class _RedisWorkload(Workload):
         attempt.sent = True
         self._conn.send_command(*args)
         return self._conn.read_response()
+
+    def longest_wait_s(self) -> float | None:
+        """Connect timeout plus one reply's socket timeout; None when either is unbounded."""
+        e = self.endpoint
+        if e.socket_timeout_s is None or e.connect_timeout_s is None:
+            return None
+        return e.socket_timeout_s + e.connect_timeout_s
 
     def classify(self, exc: BaseException, *, sent: bool) -> str:
         return classify_redis_error(exc, sent=sent)
@@ -65,11 +77,13 @@ class RedisWrites(_RedisWorkload):
                  key: str = "dr:writes", rate_hz: float = 50,
                  socket_timeout_s: float | None = 0.1, connect_timeout_s: float | None = 0.1,
                  process: str = "redis-writer", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
+                 max_seconds: float = 300.0, max_in_flight: int | None = None,
+                 closed_loop: bool = False) -> None:
         super().__init__(history, host=host, port=port, password=password,
                          socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s,
                          process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
+                         max_seconds=max_seconds, max_in_flight=max_in_flight,
+                         closed_loop=closed_loop)
         self.key = key
 
     def value_for(self, number: int) -> int:
@@ -94,11 +108,13 @@ class RedisReads(_RedisWorkload):
                  key: str | None = None, rate_hz: float = 50,
                  socket_timeout_s: float | None = 0.1, connect_timeout_s: float | None = 0.1,
                  process: str = "redis-reader", max_ops: int = 10_000,
-                 max_seconds: float = 300.0) -> None:
+                 max_seconds: float = 300.0, max_in_flight: int | None = None,
+                 closed_loop: bool = False) -> None:
         super().__init__(history, host=host, port=port, password=password,
                          socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s,
                          process=process, rate_hz=rate_hz, max_ops=max_ops,
-                         max_seconds=max_seconds)
+                         max_seconds=max_seconds, max_in_flight=max_in_flight,
+                         closed_loop=closed_loop)
         self.key = key
 
     def attempt(self, attempt: Attempt) -> Any:

@@ -19,7 +19,7 @@ import pytest
 import redis
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from harness.history import History, Op, now
+from harness.history import NOT_SENT, History, Op, now
 from harness.stack.cleanup import remove_run
 from harness.stack.labels import new_run_id, run_labels
 from harness.workloads.base import Workload
@@ -142,7 +142,7 @@ def _wait_for_ok_after(history: History, moment: float, count: int) -> None:
 
 
 def _assert_accounted(history: History, workload: Workload, survivors: set[int]) -> None:
-    """Every invoke has a completion, every ok id survived and no fail id was applied."""
+    """Every invoke has a completion, every ok id survived, no fail or not-sent id was applied."""
     pairs = history.pairs()
     assert workload.abandoned is None
     assert all(done is not None for _, done in pairs), "an attempt has no completion"
@@ -151,6 +151,8 @@ def _assert_accounted(history: History, workload: Workload, survivors: set[int])
     assert ok_ids <= survivors, f"acknowledged ids lost: {sorted(ok_ids - survivors)[:10]}"
     applied = sorted(fail_ids & survivors)[:10]
     assert not applied, f"ids reported fail were applied: {applied}"
+    ghosts = sorted({done.value for done in _completed(history, NOT_SENT)} & survivors)[:10]
+    assert not ghosts, f"ids recorded not-sent were applied: {ghosts}"
 
 
 def test_inserts_at_50hz_are_all_acknowledged_and_read_back(postgres: Running) -> None:
@@ -186,22 +188,26 @@ def test_killed_postgres_gives_fail_or_info_and_the_writer_reconnects(postgres: 
     _assert_accounted(history, writer, survivors)
 
 
+def _sent_since(history: History, moment: float) -> int:
+    """Attempts invoked after ``moment`` that were sent (not recorded not-sent)."""
+    return len([i for i, d in history.pairs() if i.time > moment and (d is None or d.type != NOT_SENT)])
+
+
 def test_paused_postgres_robust_client_keeps_going_fragile_client_blocks(postgres: Running) -> None:
-    """In a 6 s pause the client with timeouts keeps attempting; the one without blocks."""
+    """In a 6 s pause the client with timeouts keeps attempting; the closed-loop one without blocks."""
     robust, fragile = History(), History()
     with _pg_writer(robust, postgres.port, table="robust", rate_hz=20, max_seconds=60) as r, \
             _pg_writer(fragile, postgres.port, table="fragile", rate_hz=20, max_seconds=60,
-                       statement_timeout_ms=None, connect_timeout_s=None) as f:
+                       statement_timeout_ms=None, connect_timeout_s=None, closed_loop=True) as f:
         _wait_for_ok_after(robust, 0.0, 10)
         _wait_for_ok_after(fragile, 0.0, 10)
         postgres.container.pause()
         paused_at = now()
         time.sleep(6.0)
-        in_pause = [len([o for o in h.ops if o.type == "invoke" and o.time > paused_at + 0.5])
-                    for h in (robust, fragile)]
+        in_pause = [_sent_since(h, paused_at + 0.5) for h in (robust, fragile)]
         postgres.container.unpause()
         _wait_for_ok_after(robust, paused_at + 6.0, 5)
-    assert in_pause[0] >= 2, "the client with timeouts got stuck during the pause"
+    assert in_pause[0] >= 100, "the open-loop client with timeouts did not keep its rate during the pause"
     assert in_pause[1] == 0, "the client without timeouts did not block (negative control)"
     assert _completed(robust, "info") or _completed(robust, "fail")
     _assert_accounted(robust, r, r.read_ids())

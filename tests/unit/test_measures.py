@@ -12,7 +12,7 @@ from harness.history import History
 from harness.judging.checkers import (check, describe_ids, disruption, judge, lost_writes, observed_outage,
                                       outage_accuracy, recovery_time, rpo, seconds, slow_limit_ms,
                                       steady_state_after_heal, unexpected_writes, write_loss, writes)
-from harness.judging.objectives import Objective, parse_limit
+from harness.judging.objectives import parse_limit
 from harness.judging.phases import fault_windows
 from harness.judging.verdicts import Measurement
 from test_checkers import call, fault, inserts, objective, outage_history, probes

@@ -1,4 +1,4 @@
-"""Unit tests of the fail/info exception mapping (harness.workloads.clients) and the fixed-rate runner."""
+"""Unit tests of the fail/info exception mapping (harness.workloads.clients) and the open-loop runner."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import redis
 from psycopg import errors as pg
 
 from harness.errors import ConfigError
-from harness.history import History
+from harness.history import NOT_SENT, History
 from harness.workloads.base import Attempt, Workload
 from harness.workloads.clients import (HttpStatusError, classify_http_error, classify_postgres_error,
                                        classify_redis_error, describe)
@@ -148,19 +148,20 @@ class FakeWorkload(Workload):
         super().__init__(history, process="fake", **bounds)
         self.sleep_s = sleep_s
         self.outcome = outcome
-        self.starts: list[float] = []
+        self.starts: list[float] = []      # shared by every lane (lanes are shallow copies)
         self.release = threading.Event()
-        self.interrupts = 0
+        self.interrupted: list[int] = []   # shared: one entry per interrupt() on any lane
 
     def value_for(self, number: int) -> int:
         return number
 
     def attempt(self, attempt: Attempt) -> Any:
         self.starts.append(time.monotonic())
-        if self.outcome == "block":
+        if self.outcome == "block" or (self.outcome == "block-first" and attempt.number == 1):
             attempt.sent = True
-            self.release.wait()
-            self.release.clear()
+            self.gate = gate = threading.Event()  # this lane's own: interrupt() opens it
+            while not (gate.wait(0.005) or self.release.is_set()):
+                pass
             raise OSError("interrupted")
         if self.sleep_s:
             time.sleep(self.sleep_s)
@@ -180,8 +181,10 @@ class InterruptibleWorkload(FakeWorkload):
     """Its interrupt() releases a blocked attempt, like shutting the socket down."""
 
     def interrupt(self) -> bool:
-        self.interrupts += 1
-        self.release.set()
+        self.interrupted.append(1)
+        gate = getattr(self, "gate", None)
+        if gate is not None:
+            gate.set()
         return True
 
 
@@ -211,14 +214,71 @@ def test_schedule_does_not_drift() -> None:
     assert workload.starts[15] - workload.starts[0] == pytest.approx(0.300, abs=0.040)
 
 
-def test_overrun_skips_slots_instead_of_bursting() -> None:
-    """An attempt longer than its slot pushes the next one to the next free slot, never closer."""
+def test_closed_loop_overrun_skips_slots_and_records_them_not_sent() -> None:
+    """The closed-loop client waits for each attempt; the slots it skipped are recorded not-sent."""
     history = History()
-    with FakeWorkload(history, rate_hz=100, max_seconds=0.4, sleep_s=0.025) as workload:
+    with FakeWorkload(history, rate_hz=100, max_seconds=0.4, sleep_s=0.025,
+                      closed_loop=True) as workload:
         assert workload.wait(5)
     gaps = [b - a for a, b in zip(workload.starts, workload.starts[1:])]
     assert gaps and min(gaps) >= 0.025
     assert len(workload.starts) <= 0.4 / 0.025 + 1
+    types = [done.type for _, done in history.pairs() if done is not None]
+    assert types.count("ok") == len(workload.starts)
+    assert types.count(NOT_SENT) == 40 - len(workload.starts)
+    assert sorted(i.value for i, _ in history.pairs()) == list(range(1, 41))
+
+
+def test_open_loop_starts_each_attempt_on_time_while_earlier_ones_hang() -> None:
+    """Attempt 1 hangs; attempts 2.. still start at their scheduled times on other lanes."""
+    history = History()
+    workload = InterruptibleWorkload(history, rate_hz=50, max_ops=10, max_seconds=5,
+                                     outcome="block-first", stop_timeout_s=0.5)
+    with workload:
+        time.sleep(0.4)
+        assert len(workload.starts) == 10
+        workload.release.set()
+        assert workload.wait(5)
+    assert workload.starts[9] - workload.starts[0] == pytest.approx(0.180, abs=0.040)
+    types = {i.value: d.type for i, d in history.pairs() if d is not None}
+    assert types == {1: "info"} | {n: "ok" for n in range(2, 11)}
+
+
+def test_latency_counts_from_the_scheduled_start() -> None:
+    """Each invoke is recorded at its scheduled time: start + (n - 1) / rate, exactly."""
+    history = History()
+    with FakeWorkload(history, rate_hz=40, max_ops=8, max_seconds=5) as workload:
+        assert workload.wait(5)
+    times = [i.time for i, _ in history.pairs()]
+    assert [round(t - times[0], 9) for t in times] == [round(n / 40, 9) for n in range(8)]
+    assert len(workload.lags_s) == 8 and min(workload.lags_s) >= 0
+
+
+def test_attempts_beyond_the_in_flight_bound_are_recorded_not_sent() -> None:
+    """With 2 lanes both hung, later slots are not sent: recorded at their scheduled time, with why."""
+    history = History()
+    workload = InterruptibleWorkload(history, rate_hz=100, max_ops=6, max_seconds=5,
+                                     outcome="block", max_in_flight=2, stop_timeout_s=0.2)
+    with workload:
+        time.sleep(0.2)
+    pairs = history.pairs()
+    assert len(pairs) == 6
+    not_sent = [(i, d) for i, d in pairs if d is not None and d.type == NOT_SENT]
+    assert [i.value for i, _ in not_sent] == [3, 4, 5, 6]
+    assert all("max_in_flight" in (d.error or "") for _, d in not_sent)
+    first = pairs[0][0].time
+    assert [round(i.time - first, 9) for i, _ in not_sent] == [0.02, 0.03, 0.04, 0.05]
+    assert workload.attempts_started == 2 and workload.attempts_not_sent == 4
+
+
+def test_default_bound_is_rate_times_longest_wait() -> None:
+    """max_in_flight defaults to ceil(rate x longest client wait) + 1, capped; closed loop is 1."""
+    assert FakeWorkload(History(), rate_hz=40, op_deadline_s=2.0).max_in_flight == 81
+    assert FakeWorkload(History(), rate_hz=40).max_in_flight == 256      # no timeout: capped
+    assert FakeWorkload(History(), rate_hz=40, closed_loop=True).max_in_flight == 1
+    assert FakeWorkload(History(), rate_hz=40, max_in_flight=5).max_in_flight == 5
+    with pytest.raises(ConfigError, match="max_in_flight"):
+        FakeWorkload(History(), rate_hz=40, max_in_flight=0)
 
 
 @pytest.mark.parametrize(("outcome", "expected"), [("ok", "ok"), ("refused", "fail"),
@@ -239,7 +299,7 @@ def test_every_attempt_is_one_invoke_and_one_completion(outcome: str, expected: 
 def test_stop_returns_while_an_attempt_is_blocked_forever() -> None:
     """stop() returns in bounded time; the blocked attempt never gets a completion, even later."""
     history = History()
-    workload = FakeWorkload(history, rate_hz=10, outcome="block", stop_timeout_s=0.2)
+    workload = FakeWorkload(history, rate_hz=10, outcome="block", stop_timeout_s=0.2, max_ops=1)
     workload.start()
     time.sleep(0.1)
     began = time.monotonic()
@@ -255,13 +315,14 @@ def test_stop_returns_while_an_attempt_is_blocked_forever() -> None:
 def test_stop_interrupts_a_blocked_attempt_from_outside() -> None:
     """If interrupt() unblocks the attempt, it completes as info and nothing is abandoned."""
     history = History()
-    workload = InterruptibleWorkload(history, rate_hz=10, outcome="block", stop_timeout_s=0.1)
+    workload = InterruptibleWorkload(history, rate_hz=10, outcome="block", stop_timeout_s=0.1,
+                                     max_ops=1)
     workload.start()
     time.sleep(0.1)
     workload.stop()
     [(_, done)] = history.pairs()
     assert done is not None and done.type == "info" and workload.abandoned is None
-    assert workload.interrupts == 1
+    assert len(workload.interrupted) == 1
 
 
 def test_op_deadline_interrupts_a_slow_attempt_and_the_workload_goes_on() -> None:
@@ -273,7 +334,7 @@ def test_op_deadline_interrupts_a_slow_attempt_and_the_workload_goes_on() -> Non
         assert workload.wait(5)
     types = [done.type if done else None for _, done in history.pairs()]
     assert types == ["info", "info", "info"]
-    assert workload.interrupts == 3
+    assert len(workload.interrupted) == 3
 
 
 def test_bad_bounds_are_config_errors() -> None:

@@ -1,0 +1,113 @@
+"""Negative controls of the backup-restore drills, on a real stack: damaged backups, restores that
+silently miss data, and drills interrupted halfway must each end in a FAIL verdict or a DrillError,
+never in a pass, and an interrupted drill must leave nothing behind.
+"""
+
+import time
+
+import pytest
+
+from harness.drills import PostgresLogicalDrill
+from harness.drills.containers import DRILL_LABEL
+from harness.errors import DrillError
+from harness.judging.checkers import check
+from harness.judging.drills import drill_runs
+from harness.judging.objectives import Objective, parse_limit
+from harness.workloads.clients import read_back_postgres
+from harness.workloads.postgres import PostgresInserts
+
+pytestmark = pytest.mark.docker
+
+
+def objective(**limits):
+    return Objective("drill-control", "negative control", "team-test", "",
+                     tuple(parse_limit(k, v) for k, v in limits.items()))
+
+
+def left_by(client, drill):
+    """What still carries the drill's label on the engine."""
+    label = {"label": f"{DRILL_LABEL}={drill.id}"}
+    return ([f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+            + [f"volume {v.name}" for v in client.volumes.list(filters=label)])
+
+
+def drilled(stack, history, *, writes_after_backup_s=0.5):
+    """Run a logical drill up to the restore under inserts; the caller verifies."""
+    drill = PostgresLogicalDrill(stack, history).prepare()
+    with PostgresInserts(history, **stack.postgres.conninfo, rate_hz=50):
+        time.sleep(0.8)
+        drill.backup()
+        time.sleep(writes_after_backup_s)
+    drill.copy()
+    drill.disaster()
+    drill.restore()
+    return drill
+
+
+def test_a_flipped_byte_in_the_dumps_copy_stops_the_restore(stack_factory, history):
+    """One byte of the second copy's dump inverted: the restore refuses it, naming the file, and restores nothing."""
+    stack = stack_factory()
+    with PostgresLogicalDrill(stack, history) as drill:
+        with PostgresInserts(history, **stack.postgres.conninfo, rate_hz=50):
+            time.sleep(0.5)
+            drill.backup()
+        drill.copy()
+        drill.flip_byte_in_copy("db.dump")
+        with pytest.raises(DrillError, match=r"fails its SHA-256 manifest: db\.dump: sha256") as err:
+            drill.restore()
+    assert "\n" not in str(err.value)
+    run = drill_runs(history)[0]
+    assert run.outcome == "fail" and run.step("provision") is None and run.step("check").outcome == "fail"
+
+
+def test_a_dump_taken_before_the_last_acknowledged_writes_fails_an_rpo_of_zero(stack_factory, history):
+    """Inserts acknowledged after the dump's snapshot are lost: RPO 0 FAILs, while the snapshot itself was whole."""
+    stack = stack_factory()
+    with drilled(stack, history, writes_after_backup_s=1.0) as drill:
+        drill.verify()
+        observed = read_back_postgres(**stack.postgres.conninfo)
+    verdicts = {v.metric: v for v in check(objective(rpo_lost_writes="0 writes", rpo="0 s",
+                                                      lost_before_restore_point="0 writes"),
+                                           history, f="insert", observed=observed)}
+    assert verdicts["rpo_lost_writes"].validity == "fail" and verdicts["rpo_lost_writes"].measured >= 10
+    assert verdicts["rpo"].validity == "fail"
+    assert verdicts["lost_before_restore_point"].validity == "pass"
+
+
+def test_a_restore_that_silently_lost_rows_fails_verification(stack_factory, history):
+    """Rows deleted from the restored server behind the drill's back: verify raises, and the RTO is not a pass."""
+    stack = stack_factory()
+    with drilled(stack, history) as drill:
+        with stack.postgres.connect() as conn:
+            conn.execute("DELETE FROM dr_writes WHERE id IN (SELECT id FROM dr_writes ORDER BY id LIMIT 3)")
+        with pytest.raises(DrillError, match=r"fails verification: table public\.dr_writes has \d+ rows"):
+            drill.verify()
+    [rto] = check(objective(drill_rto="600 s"), history)
+    assert rto.validity != "pass", rto
+
+
+@pytest.mark.parametrize("when", ["copy", "provision"])
+@pytest.mark.parametrize("how", [RuntimeError, KeyboardInterrupt])
+def test_a_drill_interrupted_halfway_leaves_nothing_behind(stack_factory, history, docker_client, monkeypatch,
+                                                           when, how):
+    """An exception or Ctrl-C inside a step: the step is recorded as failed and no container or volume remains."""
+    stack = stack_factory()
+    seen = []
+
+    def interrupt(*args, **kwargs):
+        seen.extend(left_by(docker_client, drill))
+        raise how(f"interrupted during {when}")
+
+    target = ("harness.drills.manifest.Manifest.text" if when == "copy" else "harness.drills.pg_server.wait_ready")
+    with pytest.raises(DrillError if how is RuntimeError else KeyboardInterrupt):
+        with PostgresLogicalDrill(stack, history) as drill:
+            drill.backup()
+            monkeypatch.setattr(target, interrupt)
+            drill.copy()
+            drill.disaster()
+            drill.restore()
+    assert any(s.startswith("container") for s in seen) and any(s.startswith("volume") for s in seen)
+    if when == "provision":
+        assert any("restored" in s for s in seen), seen
+    assert left_by(docker_client, drill) == []
+    assert drill_runs(history)[0].step(when).outcome == "fail"

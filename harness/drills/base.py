@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import docker.errors
 from docker.models.containers import Container
 
-from harness.drills.containers import Resources, exec_ok
+from harness.drills.containers import Resources, exec_ok, remove_volume
 from harness.drills.manifest import MANIFEST_NAME, Manifest
 from harness.errors import DrillError, HarnessError
 from harness.history import DRILL, History
@@ -64,6 +64,7 @@ class Drill(ABC):
         self.backup_volume = self.resources.volume("backup")
         self.copy_volume = self.resources.volume("copy")
         self._tools: Container | None = None
+        self.destroyed = False      # set by disaster(): the service's data volume is gone
 
     def prepare(self) -> Drill:
         """Start the tools sidecar now, so that no step's duration includes it (``__enter__`` calls it)."""
@@ -94,7 +95,7 @@ class Drill(ABC):
         """Read the restored service through its proxy and compare with the backup's fingerprint."""
 
     def _tool_volumes(self) -> dict[str, str]:
-        """Extra volumes for the tools sidecar: {volume name: "path:mode"}."""
+        """Extra volumes for the tools sidecar: {volume name: "path:mode"} (none of them after the disaster)."""
         return {}
 
     # -- the steps --------------------------------------------------------------------------
@@ -126,9 +127,13 @@ class Drill(ABC):
             data = [m["Name"] for m in box.attrs.get("Mounts", [])
                     if m.get("Type") == "volume" and m.get("Destination") == data_dir]
             box.remove(force=True, v=True)
+            if self._tools is not None and set(data) & set(self._tool_volumes()):
+                self._tools.remove(force=True)      # the sidecar held the data volume: let it go
+                self._tools = None
+            self.destroyed = True
             for name in data:
                 try:
-                    self.stack.client.volumes.get(name).remove(force=True)
+                    remove_volume(self.stack.client.volumes.get(name))
                 except docker.errors.NotFound:
                     pass
             details.update(container=box.name, volumes=data)
@@ -169,12 +174,14 @@ class Drill(ABC):
                                                    command=["3600"], volumes=volumes | self._tool_volumes())
         return self._tools
 
-    def flip_byte_in_copy(self, path: str, offset: int = -1) -> None:
-        """Negative controls: invert one byte of ``path`` in the second copy (offset -1: the middle)."""
-        script = (f"f={COPY}/{path}; size=$(stat -c %s \"$f\"); o={offset}; [ $o -ge 0 ] || o=$((size / 2)); "
+    def flip_byte(self, path: str, offset: int = -1, *, in_backup: bool = False) -> None:
+        """Negative controls: invert one byte of ``path`` in the second copy (or, ``in_backup``, in the
+        backup itself before its manifest is taken); offset -1 is the middle of the file."""
+        root = BACKUP if in_backup else COPY
+        script = (f"f={root}/{path}; size=$(stat -c %s \"$f\"); o={offset}; [ $o -ge 0 ] || o=$((size / 2)); "
                   f"b=$(od -An -tu1 -j $o -N1 \"$f\" | tr -d ' '); "
                   f"printf \"$(printf '\\\\%03o' $((255 - b)))\" | dd of=\"$f\" bs=1 seek=$o conv=notrunc status=none")
-        exec_ok(self.tools, script, what=f"flipping a byte of {path}", timeout_s=60, fix="name a file of the copy")
+        exec_ok(self.tools, script, what=f"flipping a byte of {path}", timeout_s=60, fix="name a file of the backup")
 
     def copy_files(self) -> list[str]:
         """The files of the second copy, relative to its root."""

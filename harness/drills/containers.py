@@ -97,7 +97,7 @@ class Resources:
         self.containers = []
         for vol in reversed(self.volumes):
             try:
-                _remove_volume(vol)
+                remove_volume(vol)
             except docker.errors.NotFound:
                 pass
             except docker.errors.DockerException as exc:
@@ -106,7 +106,7 @@ class Resources:
         return problems
 
 
-def _remove_volume(vol: Volume) -> None:
+def remove_volume(vol: Volume) -> None:
     """Remove a volume; a container that is just going away may hold it for a moment."""
     deadline = time.monotonic() + 10.0
     while True:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.drills import PostgresLogicalDrill
+from harness.drills import PostgresLogicalDrill, RedisAofDrill, RedisRdbDrill
 from harness.drills.containers import DRILL_LABEL
 from harness.errors import DrillError
 from harness.judging.checkers import check
@@ -15,6 +15,7 @@ from harness.judging.drills import drill_runs
 from harness.judging.objectives import Objective, parse_limit
 from harness.workloads.clients import read_back_postgres
 from harness.workloads.postgres import PostgresInserts
+from harness.workloads.redis import RedisWrites
 
 pytestmark = pytest.mark.docker
 
@@ -52,7 +53,7 @@ def test_a_flipped_byte_in_the_dumps_copy_stops_the_restore(stack_factory, histo
             time.sleep(0.5)
             drill.backup()
         drill.copy()
-        drill.flip_byte_in_copy("db.dump")
+        drill.flip_byte("db.dump")
         with pytest.raises(DrillError, match=r"fails its SHA-256 manifest: db\.dump: sha256") as err:
             drill.restore()
     assert "\n" not in str(err.value)
@@ -111,3 +112,47 @@ def test_a_drill_interrupted_halfway_leaves_nothing_behind(stack_factory, histor
         assert any("restored" in s for s in seen), seen
     assert left_by(docker_client, drill) == []
     assert drill_runs(history)[0].step(when).outcome == "fail"
+
+
+def redis_backed_up(stack, history, drill):
+    with RedisWrites(history, **stack.redis.conninfo, rate_hz=50):
+        time.sleep(0.5)
+        drill.backup()
+
+
+@pytest.mark.parametrize("kind", [RedisRdbDrill, RedisAofDrill])
+def test_a_flipped_byte_in_a_redis_backups_copy_stops_the_restore(stack_factory, history, kind):
+    """One byte of the copied dump.rdb, or of the copied AOF's incremental file, inverted: the restore refuses it."""
+    stack = stack_factory()
+    with kind(stack, history) as drill:
+        redis_backed_up(stack, history, drill)
+        drill.copy()
+        victim = next(p for p in drill.copy_files() if p.endswith((".rdb", ".incr.aof")) and "base" not in p)
+        drill.flip_byte(victim)
+        with pytest.raises(DrillError, match=rf"fails its SHA-256 manifest: {victim}: sha256"):
+            drill.restore()
+    assert drill_runs(history)[0].outcome == "fail"
+
+
+def test_an_rdb_damaged_before_its_manifest_was_taken_is_caught_by_redis_check_rdb(stack_factory, history):
+    """A byte flipped where the backup was written fools the manifest, not redis-check-rdb's checksum."""
+    stack = stack_factory()
+    with RedisRdbDrill(stack, history) as drill:
+        redis_backed_up(stack, history, drill)
+        drill.flip_byte("dump.rdb", in_backup=True)
+        drill.copy()
+        with pytest.raises(DrillError, match="redis-check-rdb of the copy failed"):
+            drill.restore()
+
+
+def test_an_rdb_restored_into_a_server_with_aof_on_is_caught(stack_factory, history):
+    """The trap: with appendonly yes the fresh server ignores dump.rdb and starts empty; verify refuses it."""
+    stack = stack_factory()
+    with RedisRdbDrill(stack, history, restore_args=("--appendonly", "yes")) as drill:
+        redis_backed_up(stack, history, drill)
+        drill.copy()
+        drill.disaster()
+        drill.restore()
+        with pytest.raises(DrillError, match=r"fails verification: 1 of 1 keys missing \(dr:writes\)"):
+            drill.verify()
+    assert drill_runs(history)[0].step("restore").details["keys"] == 0

@@ -8,7 +8,7 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
                Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
                HttpProbe, read_back_postgres, read_back_redis
-    drills     Drill, PostgresLogicalDrill, RedisRdbDrill, RedisAofDrill
+    drills     Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisRdbDrill, RedisAofDrill
     history    History, Op, now
     judging    check, load_objectives, Objectives, Objective, Verdict, assert_met
     errors     HarnessError and its subclasses
@@ -19,7 +19,7 @@ Each noun of the model has one folder: ``stack/``, ``faults/``, ``workloads/``, 
 use. ``tests/unit/test_layout.py`` keeps the arrows one way.
 """
 
-from harness.drills import Drill, PostgresLogicalDrill, RedisAofDrill, RedisRdbDrill
+from harness.drills import Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisAofDrill, RedisRdbDrill
 from harness.errors import (ConfigError, DrillError, EngineUnavailable, FaultError, HarnessError,
                             ImageUnavailable, PortInUse, ServiceNotReady)
 from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRecord, Kill, Latency, LimitData,
@@ -35,8 +35,9 @@ __all__ = [
     "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "Drill", "DrillError", "EngineUnavailable",
     "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",
-    "Pause", "PortInUse", "PostgresInserts", "PostgresLogicalDrill", "PostgresReads", "RedisAofDrill",
-    "RedisRdbDrill", "RedisReads", "RedisWrites", "ResetPeer", "Restart", "ServiceNotReady", "Slicer", "SlowClose", "Stack", "StackOptions",
+    "Pause", "PortInUse", "PostgresInserts", "PostgresLogicalDrill", "PostgresPitrDrill", "PostgresReads",
+    "RedisAofDrill", "RedisRdbDrill", "RedisReads", "RedisWrites", "ResetPeer", "Restart", "ServiceNotReady",
+    "Slicer", "SlowClose", "Stack", "StackOptions",
     "Stop", "Timeout", "Verdict", "Workload", "assert_met", "check", "load_objectives", "now",
     "read_back_postgres", "read_back_redis",
 ]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.drills import PostgresLogicalDrill, RedisAofDrill, RedisRdbDrill
+from harness.drills import PostgresLogicalDrill, PostgresPitrDrill, RedisAofDrill, RedisRdbDrill
 from harness.drills.containers import DRILL_LABEL
 from harness.errors import DrillError
 from harness.judging.checkers import check
@@ -156,3 +156,36 @@ def test_an_rdb_restored_into_a_server_with_aof_on_is_caught(stack_factory, hist
         with pytest.raises(DrillError, match=r"fails verification: 1 of 1 keys missing \(dr:writes\)"):
             drill.verify()
     assert drill_runs(history)[0].step("restore").details["keys"] == 0
+
+
+def pitr_backed_up(stack, history, drill):
+    with PostgresInserts(history, **stack.postgres.conninfo, rate_hz=50):
+        time.sleep(0.3)
+        drill.backup()
+        time.sleep(0.3)
+        drill.mark_target()
+
+
+@pytest.mark.parametrize("victim", ["base/global/pg_control", "wal/"])
+def test_a_flipped_byte_in_the_base_backups_or_a_wal_segments_copy_stops_the_restore(stack_factory, history, victim):
+    """One byte of the copied base backup, or of an archived WAL segment, inverted: the restore refuses it."""
+    stack = stack_factory(PostgresPitrDrill.stack_options())
+    with PostgresPitrDrill(stack, history) as drill:
+        pitr_backed_up(stack, history, drill)
+        drill.copy()
+        path = victim if victim != "wal/" else next(p for p in drill.copy_files()
+                                                    if p.startswith("wal/") and not p.endswith(".history"))
+        drill.flip_byte(path)
+        with pytest.raises(DrillError, match=rf"fails its SHA-256 manifest: {path}: sha256"):
+            drill.restore()
+
+
+def test_a_base_backup_damaged_before_its_manifest_was_taken_is_caught_by_pg_verifybackup(stack_factory, history):
+    """A byte flipped where the base backup was written fools the SHA-256 manifest, not pg_verifybackup."""
+    stack = stack_factory(PostgresPitrDrill.stack_options())
+    with PostgresPitrDrill(stack, history) as drill:
+        pitr_backed_up(stack, history, drill)
+        drill.flip_byte("base/global/pg_control", in_backup=True)
+        drill.copy()
+        with pytest.raises(DrillError, match="pg_verifybackup of the copy failed.*pg_control"):
+            drill.restore()

@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed-stamp
 export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
+DRILL_BENCH_MB ?= 500
+
 .PHONY: setup engine scenarios test unit bench
 
 $(STAMP): pyproject.toml
@@ -46,3 +48,4 @@ bench: setup
 	$(BIN)/python bench/toxiproxy_bench.py
 	$(BIN)/python bench/compat_recovery_bench.py
 	$(BIN)/python bench/stack_bench.py
+	$(BIN)/python bench/drill_bench.py --size-mb $(DRILL_BENCH_MB)

@@ -81,11 +81,14 @@ class PostgresPitrDrill(Drill):
         return self.target
 
     def copy(self) -> Any:
-        """Switch WAL, wait until the segment holding the target is archived, collect the archive, copy both."""
+        """Commit one transaction after the target, switch WAL, wait until that segment is archived, collect
+        the archive, copy base backup and WAL with their manifest."""
         if self.target is None:
             raise DrillError(f"{self} has no recovery target", where="drill.copy()", fix="call drill.mark_target() first")
         with self.step("archive") as details:
             with pg_server.connect(self.pg.conninfo) as conn:
+                # recovery only knows it passed the target when it replays a commit stamped after it
+                conn.execute("SELECT txid_current()")
                 segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
                 deadline = time.monotonic() + ARCHIVED_TIMEOUT_S
                 while (conn.execute("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver").fetchone()[0]

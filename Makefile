@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed-stamp
 export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
+DRILL_BENCH_MB ?= 500
+
 .PHONY: setup engine scenarios test unit bench mutation
 
 $(STAMP): pyproject.toml
@@ -49,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/stack_bench.py
 	$(BIN)/python bench/workload_bench.py
 	$(BIN)/python bench/app_bench.py
+	$(BIN)/python bench/drill_bench.py --size-mb $(DRILL_BENCH_MB)
 
 # Mutation testing of the judging code (history, checkers, phases, objectives, verdicts): prints
 # the share of mutants the unit tests kill (target 90 %) and lists the survivors.

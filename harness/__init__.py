@@ -8,16 +8,18 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
                Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
                HttpProbe, read_back_postgres, read_back_redis
+    drills     Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisRdbDrill, RedisAofDrill
     history    History, Op, now
     judging    check, load_objectives, Objectives, Objective, Verdict, assert_met
     errors     HarnessError and its subclasses
 
-Each noun of the model has one folder: ``stack/``, ``faults/``, ``workloads/``, ``judging/``,
+Each noun of the model has one folder: ``stack/``, ``faults/``, ``workloads/``, ``drills/``, ``judging/``,
 ``report/`` and ``plugin/`` (the pytest plugin, which nothing else imports); ``history.py``,
 ``errors.py`` and the Toxiproxy client ``toxiproxy.py`` are the ground floor that every folder may
 use. ``tests/unit/test_layout.py`` keeps the arrows one way.
 """
 
+from harness.drills import Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisAofDrill, RedisRdbDrill
 from harness.errors import (ConfigError, DrillError, EngineUnavailable, FaultError, HarnessError,
                             ImageUnavailable, PortInUse, ServiceNotReady)
 from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRecord, Kill, Latency, LimitData,
@@ -30,11 +32,12 @@ from harness.workloads import (HttpProbe, PostgresInserts, PostgresReads, RedisR
                                read_back_postgres, read_back_redis)
 
 __all__ = [
-    "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "DrillError", "EngineUnavailable",
+    "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "Drill", "DrillError", "EngineUnavailable",
     "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",
-    "Pause", "PortInUse", "PostgresInserts", "PostgresReads", "RedisReads", "RedisWrites",
-    "ResetPeer", "Restart", "ServiceNotReady", "Slicer", "SlowClose", "Stack", "StackOptions",
+    "Pause", "PortInUse", "PostgresInserts", "PostgresLogicalDrill", "PostgresPitrDrill", "PostgresReads",
+    "RedisAofDrill", "RedisRdbDrill", "RedisReads", "RedisWrites", "ResetPeer", "Restart", "ServiceNotReady",
+    "Slicer", "SlowClose", "Stack", "StackOptions",
     "Stop", "Timeout", "Verdict", "Workload", "assert_met", "check", "load_objectives", "now",
     "read_back_postgres", "read_back_redis",
 ]

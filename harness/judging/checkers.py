@@ -24,6 +24,13 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
 - observed outage: from the invoke of the first failed op at/after the inject to the invoke of
   the first of ``consecutive`` ok ops after it (resolution: the probe interval);
   ``outage_accuracy`` = |observed outage - (healed_at - injected_at)|.
+- drills (harness/judging/drills.py; the latest drill in the history): ``drill_rto`` is from the
+  invoke of its ``disaster`` step to the ok completion of its ``verify`` step (the restored service
+  answered verified reads through its proxy); ``lost_before_restore_point`` counts writes
+  acknowledged (ok completion) no later than the invoke of its ``restore_point`` step that are
+  absent from ``observed``; ``writes_after_restore_point`` counts ids in ``observed`` whose every
+  invoke came at or after the completion of that step (PITR: nothing after the target survives).
+  A drill's RPO is ``rpo_lost_writes``/``rpo`` above, with ``observed`` read after the restore.
 
 No verdict without evidence (``check``):
 
@@ -56,6 +63,8 @@ from typing import Any, Callable, Iterable
 from harness.errors import ConfigError
 from harness.history import History
 from harness.judging import rates
+from harness.judging.drills import (drill_rto, lost_before_restore_point, present_after_restore_point,
+                                    restore_point_loss)
 from harness.judging.objectives import Limit, Objective
 from harness.judging.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
                                     is_ok, latency_quantile, latency_s, quantile, select_window)
@@ -331,6 +340,12 @@ def _loss_measure(measure: Callable[[WriteLoss], Measurement], unit: str) -> Cal
     return run
 
 
+def _restore_point_measure(measure: Callable[[Any], Measurement], ctx: CheckContext) -> Measurement:
+    if ctx.observed is None:
+        return Measurement(None, "writes", "no read-back after the restore was recorded (pass observed=...)")
+    return measure(restore_point_loss(ctx.history, ctx.observed, f=ctx.f))
+
+
 MEASURES: dict[str, Callable[[Limit, CheckContext], Measurement]] = {
     "rpo_lost_writes": _loss_measure(lost_writes, "writes"),
     "rpo": _loss_measure(rpo, "s"),
@@ -348,12 +363,16 @@ MEASURES: dict[str, Callable[[Limit, CheckContext], Measurement]] = {
                                                                       window=c.window),
     "outage_accuracy": lambda lim, c: outage_accuracy(c.history, f=c.f, consecutive=c.consecutive,
                                                       window=c.window),
+    "drill_rto": lambda lim, c: drill_rto(c.history),
+    "lost_before_restore_point": lambda lim, c: _restore_point_measure(lost_before_restore_point, c),
+    "writes_after_restore_point": lambda lim, c: _restore_point_measure(present_after_restore_point, c),
 }
 """metric -> measure; ``check`` looks measures up here (tests replace one to simulate a crash)."""
 
 
 LOSS_METRICS = frozenset({"rpo_lost_writes", "rpo", "unexpected_writes"})
 RECOVERY_METRICS = frozenset({"rto", "rto_from_inject", "steady_state_after_heal", "outage_accuracy"})
+DRILL_METRICS = frozenset({"drill_rto", "lost_before_restore_point", "writes_after_restore_point"})
 
 
 def judge(objective_id: str, limit: Limit, m: Measurement) -> Verdict:
@@ -449,7 +468,7 @@ def check(objective: Objective, history: History, *, f: FOp = None, observed: It
             verdicts.append(_measured(objective.id, limit, ctx) if unshown is None else _unknown(
                 objective.id, limit, f"fault {unshown.name} was not shown in effect, so the loss it "
                                      f"should have caused is not evidence: {unshown.evidence}"))
-        elif not chosen:
+        elif not chosen or limit.metric in DRILL_METRICS:   # drill limits are judged on the drill's steps
             verdicts.append(_measured(objective.id, limit, ctx))
         else:
             verdicts.append(_worst(limit, [(w, _on_window(objective.id, limit, ctx, w)) for w in chosen]))

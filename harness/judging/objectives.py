@@ -13,7 +13,8 @@
 Every limit value is a string with a unit: ``ms``, ``s`` or ``min`` for durations, ``writes``
 for counts, ``%`` for rates. Limit names (see ``LIMIT_HELP``): ``rto``, ``rto_from_inject``,
 ``rpo``, ``rpo_lost_writes``, ``unexpected_writes``, ``steady_state_after_heal``,
-``outage_accuracy``, ``max_error_rate_<phase>``, ``min_availability_<phase>`` and
+``outage_accuracy``, ``drill_rto``, ``lost_before_restore_point``, ``writes_after_restore_point``,
+``max_error_rate_<phase>``, ``min_availability_<phase>`` and
 ``latency_p<NN>_<phase>`` (a maximum; append ``_min`` for a minimum), with ``<phase>`` one of
 ``before_fault``, ``during_fault``, ``after_fault``. Latency limits are kept in ms, other
 durations in s. Any mistake is a ConfigError of one line naming the file, the line or key path,
@@ -49,6 +50,9 @@ _FIXED: dict[str, tuple[str, str, str, str]] = {
     "unexpected_writes": ("unexpected_writes", "count", "writes", "max"),
     "steady_state_after_heal": ("steady_state_after_heal", "duration", "s", "max"),
     "outage_accuracy": ("outage_accuracy", "duration", "s", "max"),
+    "drill_rto": ("drill_rto", "duration", "s", "max"),
+    "lost_before_restore_point": ("lost_before_restore_point", "count", "writes", "max"),
+    "writes_after_restore_point": ("writes_after_restore_point", "count", "writes", "max"),
 }
 _RATE = re.compile(r"^(max_error_rate|min_availability)_(before|during|after)_fault$")
 _LATENCY = re.compile(r"^latency_p(\d{1,4})_(before|during|after)_fault(_min|_max)?$")

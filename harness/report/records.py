@@ -13,6 +13,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.history import DRILL, History, Op
+from harness.judging.drills import drill_runs
+
 SCHEMA = 1
 OUTCOMES = ("passed", "failed", "skipped", "error")
 VALIDITIES = ("pass", "fail", "unknown")
@@ -118,6 +121,23 @@ def faults_from_ops(ops: list[dict]) -> list[dict]:
         if op.get("type") == "ok" and start.get("f") in ("inject", "heal"):
             fault["injected_at" if start["f"] == "inject" else "healed_at"] = op.get("time")
     return list(faults.values())
+
+
+def _history_of(ops: list[dict]) -> History:
+    ops = [op if isinstance(op, dict) else plain(op) for op in ops]
+    return History(Op.from_dict(op) for op in ops if op.get("process") == DRILL)
+
+
+def drills_from_ops(ops: list[dict]) -> list[dict]:
+    """The report's drill records (backup size, outcome, seconds per step) read from the drill ops."""
+    return [plain(run.to_dict()) for run in drill_runs(_history_of(ops))]
+
+
+def drill_bands(ops: list[dict]) -> list[dict]:
+    """Each drill step as a timeline band (the fault keys: name, kind, target, injected_at, healed_at)."""
+    return [{"name": f"{step.f} {run.name}", "kind": "drill", "target": run.target,
+             "injected_at": step.started_at, "healed_at": step.finished_at}
+            for run in drill_runs(_history_of(ops)) for step in run.steps]
 
 
 def normalised(run: RunRecord) -> RunRecord:

@@ -2,7 +2,7 @@
 
 How to read a chart: x is run seconds (the run's monotonic clock). Shaded bands are fault windows,
 from injection to heal, labelled with the fault name (a band running to the right edge was never
-healed). One lane per process (the nemesis first). Each op is one mark at its invoke time, its
+healed); drill steps (backup, copy, disaster, restore, verify ...) are bands too, from invoke to completion. One lane per process (the nemesis first). Each op is one mark at its invoke time, its
 height the latency in ms on a log scale (decades fitted to the data, values below the bottom decade
 drawn on it); ops that never completed sit hollow at the top of their lane. Colour and shape give
 the outcome: ok = green dot, fail = red square, info (indeterminate) = amber diamond. Attempts an
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.history import NOT_SENT
-from harness.report.records import RunRecord, ScenarioRecord, shown_outcome
+from harness.report.records import RunRecord, ScenarioRecord, drill_bands, shown_outcome
 
 WIDTH, LEFT, RIGHT = 1100, 190, 16  # px
 LANE_H, LANE_GAP, LABEL_ROW_H, AXIS_H, PENDING_STRIP = 64, 12, 16, 34, 8
@@ -272,7 +272,7 @@ def _section(n: int, s: ScenarioRecord, verdict_line: Callable[[dict], str]) -> 
         parts.append(f'<p class="note">skipped: {esc(s.skip_reason)}</p>')
     if s.error:
         parts.append(f'<p class="note">error: {esc(s.error)}</p>')
-    parts.append(render_svg(s.ops, s.faults, s.rates))
+    parts.append(render_svg(s.ops, s.faults + drill_bands(s.ops), s.rates))   # drill steps are bands too
     if s.faults:
         parts.append('<ul class="f">' + "".join(f"<li>fault {esc(_fault_text(f))}</li>" for f in s.faults)
                      + "</ul>")

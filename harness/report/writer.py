@@ -33,8 +33,8 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.report import timeline
 from harness.report.records import (NO_EVIDENCE, OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord,
-                                    comparison, normalised, num_text, one_line, shown_outcome, verdict_dict,
-                                    verdict_line)
+                                    comparison, drills_from_ops, normalised, num_text, one_line, shown_outcome,
+                                    verdict_dict, verdict_line)
 
 
 def junit_properties(scenario: ScenarioRecord) -> list[tuple[str, str]]:
@@ -88,7 +88,8 @@ def _document(run: RunRecord) -> dict:
         "finished_at": run.finished_at, "seed": run.seed, "environment": run.environment,
         "scenarios": [{"id": s.id, "outcome": s.outcome, "skip_reason": s.skip_reason,
                        "faults": s.faults, "verdicts": s.verdicts, "duration_s": s.duration_s,
-                       "error": s.error, "ops_count": len(s.ops), "rates": s.rates} for s in run.scenarios],
+                       "error": s.error, "ops_count": len(s.ops), "rates": s.rates,
+                       "drills": drills_from_ops(s.ops)} for s in run.scenarios],
         "objectives_file": run.objectives_file, "strict": run.strict,
         "summary": {"scenarios": len(run.scenarios), **counts,
                     "verdicts": {x: sum(v["validity"] == x for v in verdicts) for x in VALIDITIES},

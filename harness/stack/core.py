@@ -42,6 +42,7 @@ class StackOptions:
     postgres_args: tuple[str, ...] = ()
     redis_args: tuple[str, ...] = ("--appendonly", "yes", "--appendfsync", "everysec")
     postgres_data_tmpfs_mb: int | None = None   # a size-limited data directory (disk-full faults)
+    postgres_volumes: tuple[str, ...] = ()      # paths given a labelled volume each (e.g. a WAL archive)
     toxiproxy_api_port: int | None = None       # fixed host port for the API, else any free one
 
 
@@ -162,6 +163,8 @@ class Stack:
             container.with_tmpfs_mount(POSTGRES.data_dir, f"size={self.options.postgres_data_tmpfs_mb}m")
         else:
             container.with_volume_mapping(self._volume("postgres"), POSTGRES.data_dir, "rw")
+        for number, path in enumerate(self.options.postgres_volumes):
+            container.with_volume_mapping(self._volume(f"postgres-extra{number}"), path, "rw")
         if self.options.postgres_args:
             container.with_command(["postgres", *self.options.postgres_args])
         container.ports[f"{POSTGRES.port}/tcp"] = ("127.0.0.1", None)

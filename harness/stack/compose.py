@@ -15,9 +15,11 @@ import json
 import sys
 from pathlib import Path
 
+from harness.stack import catalog
 from harness.stack.core import TOXIPROXY_API_PORT, StackOptions
 from harness.stack.images import SPECS
-from harness.stack.services import POSTGRES, REDIS
+
+POSTGRES, REDIS = catalog.postgres(), catalog.redis()
 
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"
 

@@ -3,7 +3,7 @@ documented objectives.
 
 The public API, re-exported here (guarded by tests/unit/test_exported_members.py):
 
-    stack      Stack, StackOptions                          PostgreSQL + Redis behind Toxiproxy
+    stack      Stack, StackOptions, ServiceSpec, Ready      declared services behind Toxiproxy
     faults     Down, Latency, Timeout, ResetPeer, Bandwidth, Slicer, LimitData, SlowClose,
                Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
@@ -25,7 +25,7 @@ from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRec
                             Timeout)
 from harness.history import History, Op, now
 from harness.judging import Objective, Objectives, Verdict, assert_met, check, load_objectives
-from harness.stack import Stack, StackOptions
+from harness.stack import Ready, ServiceSpec, Stack, StackOptions
 from harness.workloads import (HttpProbe, PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
                                read_back_postgres, read_back_redis)
 
@@ -33,8 +33,8 @@ __all__ = [
     "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "DrillError", "EngineUnavailable",
     "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",
-    "Pause", "PortInUse", "PostgresInserts", "PostgresReads", "RedisReads", "RedisWrites",
-    "ResetPeer", "Restart", "ServiceNotReady", "Slicer", "SlowClose", "Stack", "StackOptions",
+    "Pause", "PortInUse", "PostgresInserts", "PostgresReads", "Ready", "RedisReads", "RedisWrites",
+    "ResetPeer", "Restart", "ServiceNotReady", "ServiceSpec", "Slicer", "SlowClose", "Stack", "StackOptions",
     "Stop", "Timeout", "Verdict", "Workload", "assert_met", "check", "load_objectives", "now",
     "read_back_postgres", "read_back_redis",
 ]

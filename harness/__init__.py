@@ -7,7 +7,8 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
     faults     Down, Latency, Timeout, ResetPeer, Bandwidth, Slicer, LimitData, SlowClose,
                Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
-               HttpProbe, read_back_postgres, read_back_redis
+               HttpProbe, read_back_postgres, read_back_redis, ElasticsearchIndexes,
+               ElasticsearchSearches, read_back_elasticsearch
     history    History, Op, now
     judging    check, load_objectives, Objectives, Objective, Verdict, assert_met
     errors     HarnessError and its subclasses
@@ -26,15 +27,18 @@ from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRec
 from harness.history import History, Op, now
 from harness.judging import Objective, Objectives, Verdict, assert_met, check, load_objectives
 from harness.stack import Ready, ServiceSpec, Stack, StackOptions
+from harness.workloads.elasticsearch import (ElasticsearchIndexes, ElasticsearchSearches,
+                                             read_back_elasticsearch)
 from harness.workloads import (HttpProbe, PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
                                read_back_postgres, read_back_redis)
 
 __all__ = [
-    "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "DrillError", "EngineUnavailable",
+    "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "DrillError", "ElasticsearchIndexes",
+    "ElasticsearchSearches", "EngineUnavailable",
     "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",
     "Pause", "PortInUse", "PostgresInserts", "PostgresReads", "Ready", "RedisReads", "RedisWrites",
     "ResetPeer", "Restart", "ServiceNotReady", "ServiceSpec", "Slicer", "SlowClose", "Stack", "StackOptions",
     "Stop", "Timeout", "Verdict", "Workload", "assert_met", "check", "load_objectives", "now",
-    "read_back_postgres", "read_back_redis",
+    "read_back_elasticsearch", "read_back_postgres", "read_back_redis",
 ]

@@ -3,11 +3,12 @@ documented objectives.
 
 The public API, re-exported here (guarded by tests/unit/test_exported_members.py):
 
-    stack      Stack, StackOptions                          PostgreSQL + Redis behind Toxiproxy
+    stack      Stack, StackOptions, ServiceSpec, Ready      declared services behind Toxiproxy
     faults     Down, Latency, Timeout, ResetPeer, Bandwidth, Slicer, LimitData, SlowClose,
                Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
-               HttpProbe, read_back_postgres, read_back_redis
+               HttpProbe, read_back_postgres, read_back_redis, ElasticsearchIndexes,
+               ElasticsearchSearches, read_back_elasticsearch
     drills     Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisRdbDrill, RedisAofDrill
     history    History, Op, now
     judging    check, load_objectives, Objectives, Objective, Verdict, assert_met
@@ -27,17 +28,20 @@ from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRec
                             Timeout)
 from harness.history import History, Op, now
 from harness.judging import Objective, Objectives, Verdict, assert_met, check, load_objectives
-from harness.stack import Stack, StackOptions
+from harness.stack import Ready, ServiceSpec, Stack, StackOptions
+from harness.workloads.elasticsearch import (ElasticsearchIndexes, ElasticsearchSearches,
+                                             read_back_elasticsearch)
 from harness.workloads import (HttpProbe, PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
                                read_back_postgres, read_back_redis)
 
 __all__ = [
-    "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "Drill", "DrillError", "EngineUnavailable",
+    "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "Drill", "DrillError",
+    "ElasticsearchIndexes", "ElasticsearchSearches", "EngineUnavailable",
     "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",
     "Pause", "PortInUse", "PostgresInserts", "PostgresLogicalDrill", "PostgresPitrDrill", "PostgresReads",
-    "RedisAofDrill", "RedisRdbDrill", "RedisReads", "RedisWrites", "ResetPeer", "Restart", "ServiceNotReady",
-    "Slicer", "SlowClose", "Stack", "StackOptions",
+    "Ready", "RedisAofDrill", "RedisRdbDrill", "RedisReads", "RedisWrites", "ResetPeer", "Restart",
+    "ServiceNotReady", "ServiceSpec", "Slicer", "SlowClose", "Stack", "StackOptions",
     "Stop", "Timeout", "Verdict", "Workload", "assert_met", "check", "load_objectives", "now",
-    "read_back_postgres", "read_back_redis",
+    "read_back_elasticsearch", "read_back_postgres", "read_back_redis",
 ]

@@ -1,7 +1,9 @@
 """The fixtures a scenario uses: the engine, images, the stack, its history and the judge.
 
-    stack          the default stack (session-scoped, reset before each scenario)
+    stack          the declared stack (session-scoped, reset before each scenario)
     stack_factory  a stack variant for one scenario: ``stack_factory(StackOptions(...))``
+    stack_services the services a project adds to every stack: override it in conftest.py
+                   (``return [ServiceSpec("web", build="services/web", ...)]``; see the README)
     history        this scenario's History (faults, workloads and drills record into it)
     judge          ``judge("objective-id", f="insert", observed=ids)``: verdicts, recorded for the
                    report, and a failed assertion with the explanation when an objective is breached
@@ -12,7 +14,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,6 +28,7 @@ from harness.judging.verdicts import Verdict, assert_met
 from harness.plugin.session import RUN, RunState, data_of, say
 from harness.stack.cleanup import remove_run, sweep_stale
 from harness.stack.core import Stack, StackOptions
+from harness.stack.declare import ServiceSpec
 from harness.stack.engine import connect, engine_info
 from harness.stack.images import SPECS, resolve
 
@@ -76,12 +80,24 @@ def images(docker_client: Any, harness_run: RunState) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def _session_stack(docker_client: Any, images: dict[str, Any], harness_run: RunState) -> Iterator[Any]:
+def stack_services() -> Sequence[ServiceSpec]:
+    """The services a project adds to PostgreSQL and Redis in every stack (none by default).
+
+    Override this fixture in conftest.py, session-scoped, returning ``ServiceSpec`` values.
+    """
+    return ()
+
+
+@pytest.fixture(scope="session")
+def _session_stack(docker_client: Any, images: dict[str, Any], harness_run: RunState,
+                   stack_services: Sequence[ServiceSpec]) -> Iterator[Any]:
 
     settings = harness_run.settings
-    stack = _start_stack(lambda: Stack(docker_client, settings.run_id, images,
-                                       StackOptions(toxiproxy_api_port=settings.toxiproxy_api_port),
-                                       ready_timeout_s=settings.ready_timeout_s, progress=say))
+    options = StackOptions(toxiproxy_api_port=settings.toxiproxy_api_port,
+                           services=tuple(stack_services))
+    stack = _start_stack(lambda: Stack(docker_client, settings.run_id, images, options,
+                                       ready_timeout_s=settings.ready_timeout_s, progress=say),
+                         harness_run)
     holder = {"stack": stack}
     yield holder
     holder["stack"].close()
@@ -94,7 +110,7 @@ def history(request: pytest.FixtureRequest) -> History:
 
 
 @pytest.fixture
-def stack(_session_stack: dict[str, Any], request: pytest.FixtureRequest) -> Any:
+def stack(_session_stack: dict[str, Any], harness_run: RunState, request: pytest.FixtureRequest) -> Any:
     """The default stack, healed and reset before the scenario (rebuilt if it cannot be made clean)."""
     data = data_of(request.node)
     current = _session_stack["stack"]
@@ -105,7 +121,7 @@ def stack(_session_stack: dict[str, Any], request: pytest.FixtureRequest) -> Any
         current.close()
         current = _start_stack(lambda: Stack(current.client, current.run_id, current.images,
                                              current.options, current.ready_timeout_s,
-                                             progress=say))
+                                             progress=say), harness_run)
         _session_stack["stack"] = current
         elapsed = 0.0
     request.node.user_properties.append(("stack_reset_s", f"{elapsed:.3f}"))
@@ -117,17 +133,22 @@ def stack(_session_stack: dict[str, Any], request: pytest.FixtureRequest) -> Any
 
 @pytest.fixture
 def stack_factory(docker_client: Any, images: dict[str, Any], harness_run: RunState,
-                  request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Build a stack variant for this scenario only; it is removed when the scenario ends."""
+                  stack_services: Sequence[ServiceSpec], request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Build a stack variant for this scenario only; it is removed when the scenario ends.
+
+    The variant holds the project's ``stack_services`` too, plus any ``options.services``.
+    """
 
     data = data_of(request.node)
     made: list[Any] = []
 
     def make(options: StackOptions | None = None) -> Any:
+        options = options or StackOptions()
+        options = replace(options, services=(*stack_services, *options.services))
         built = _start_stack(lambda: Stack(docker_client, harness_run.settings.run_id, images,
-                                           options or StackOptions(),
+                                           options,
                                            ready_timeout_s=harness_run.settings.ready_timeout_s,
-                                           progress=say))
+                                           progress=say), harness_run)
         built.bind(data.history, data.fault_records)
         data.used_stack = True
         made.append(built)
@@ -161,11 +182,15 @@ def judge(request: pytest.FixtureRequest, harness_run: RunState) -> Any:
     return judge_
 
 
-def _start_stack(build: Any) -> Any:
+def _start_stack(build: Any, harness_run: RunState) -> Any:
     try:
-        return build().start()
+        built = build().start()
     except HarnessError as err:
         error = err   # fail/skip outside the except: no chained exception printed twice
+    else:
+        harness_run.environment.setdefault("images", {}).update(
+            {name: _image_dict(image) for name, image in built.resolved.items()})
+        return built
     if isinstance(error, ImageUnavailable):
         pytest.skip(str(error))
     pytest.fail(str(error), pytrace=False)

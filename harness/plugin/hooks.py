@@ -24,7 +24,7 @@ from harness.judging.objectives import load_objectives  # noqa: E402
 from harness.judging.rates import rates_by_process  # noqa: E402
 from harness.judging.verdicts import Verdict  # noqa: E402
 from harness.plugin.fixtures import (_session_stack, docker_client, harness_run, history,  # noqa: E402,F401
-                                     images, judge, objectives, stack, stack_factory)
+                                     images, judge, objectives, stack, stack_factory, stack_services)
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402

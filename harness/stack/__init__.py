@@ -3,8 +3,12 @@
 How images are had (present, pulled, built from compose/images), the engine connection, the labels
 every object carries, cleanup by label and the compose export all live here; nothing here judges.
 
-    core.py         Stack, StackOptions: start, reset, close
-    services.py     the data services, their probes and fault helpers
+    declare.py      ServiceSpec, Ready: a declared service, checked before anything starts
+    catalog.py      the data services declared: postgres(), redis(), elasticsearch()
+    core.py         Stack, StackOptions: start (in dependency order), reset, close
+    services.py     the running services, their probes and fault helpers
+    builds.py       a declared service's image: a ref, the image policy, or a Dockerfile directory
+    local.py        a declared service run as a local command (stopped by its pid)
     images.py       image policy: present, pull, build the equivalent recipe
     image_store.py  image store primitives (lookup, pull, a cross-process lock)
     debian_base.py  the Debian base built with debootstrap where nothing can be pulled
@@ -14,5 +18,6 @@ every object carries, cleanup by label and the compose export all live here; not
 """
 
 from harness.stack.core import Stack, StackOptions
+from harness.stack.declare import Ready, ServiceSpec
 
-__all__ = ["Stack", "StackOptions"]
+__all__ = ["Ready", "ServiceSpec", "Stack", "StackOptions"]

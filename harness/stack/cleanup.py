@@ -39,6 +39,11 @@ def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
     return _remove(client, f"{RUN_LABEL}={run_id}", lambda labels: True)
 
 
+def remove_labelled(client: docker.DockerClient, label: str) -> Removed:
+    """Remove every container, network and volume carrying ``label`` (``key`` or ``key=value``)."""
+    return _remove(client, label, lambda labels: True)
+
+
 def sweep_stale(client: docker.DockerClient, *, progress: Callable[[str], None] = print) -> Removed:
     """Remove objects of earlier runs whose process is gone (a run killed before its teardown)."""
     removed = _remove(client, PROJECT_LABEL, _is_stale)

@@ -1,83 +1,174 @@
-"""The compose file that mirrors the default stack, generated from the same definitions.
+"""The compose file of a declared stack, generated from the same declarations the harness starts.
 
 For local exploration only (``docker-compose -f compose/docker-compose.yml up``): the same pinned
-images, network alias, ports and Toxiproxy proxies as ``harness.stack.core``, with ports published on
-127.0.0.1. The harness itself never reads it. Regenerate after changing a definition:
+images, network aliases, ports and Toxiproxy proxies as ``harness.stack.core``, with ports
+published on 127.0.0.1. Placeholders become what a container sees (``{postgres.host}`` ->
+``proxy-postgres``) and generated passwords become required variables (``${POSTGRES_PASSWORD}``).
+A ``build=`` service gets a build context; a ``run=`` command is listed in a comment, with the
+published proxy ports it reaches. The harness itself never reads these files::
 
-    python -m harness.stack.compose          # rewrites compose/docker-compose.yml and compose/toxiproxy.json
+    python -m harness.stack.compose                          # the default stack into compose/
+    python -m harness.stack.compose --services conftest.py:SERVICES --out DIR   # with your service
 
 tests/unit/test_compose.py fails when the committed files drift from the definitions.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
+import os
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from harness.stack.core import TOXIPROXY_API_PORT, StackOptions
-from harness.stack.images import SPECS
-from harness.stack.services import POSTGRES, REDIS
+from harness.errors import ConfigError
+from harness.stack.core import StackOptions
+from harness.stack.declare import (TOXIPROXY_API_PORT, Endpoint, ServiceSpec, assign_proxy_ports,
+                                   check_declared, render)
+from harness.stack.images import SPECS, ImageSpec
 
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"
+_PLAIN = re.compile(r"^[A-Za-z0-9_./@:-]+$")
 
 
-def toxiproxy_config() -> str:
-    """The proxies of the default stack, in Toxiproxy's ``-config`` / ``/populate`` format."""
-    proxies = [{"name": s.name, "listen": f"0.0.0.0:{s.proxy_port}",
-                "upstream": f"{s.name}:{s.port}", "enabled": True} for s in (POSTGRES, REDIS)]
+def _declared(services: Sequence[ServiceSpec]) -> list[ServiceSpec]:
+    specs = StackOptions(services=tuple(services)).declared()
+    return [spec for level in check_declared(specs) for spec in level]
+
+
+def _secret(name: str) -> str:
+    var = f"{name.upper().replace('-', '_')}_PASSWORD"
+    return f"${{{var}:?set {var} (no default password)}}"
+
+
+def _endpoints(specs: Sequence[ServiceSpec], ports: dict[str, int]) -> dict[str, Endpoint]:
+    return {s.name: Endpoint(f"proxy-{s.name}", ports[s.name], _secret(s.name), s.user, s.dbname, s.url)
+            for s in specs if not s.local}
+
+
+def _scalar(value: str) -> str:
+    return value if _PLAIN.match(value) else json.dumps(value)
+
+
+def toxiproxy_config(services: Sequence[ServiceSpec] = ()) -> str:
+    """The proxies of the declared stack, in Toxiproxy's ``-config`` / ``/populate`` format."""
+    specs = _declared(services)
+    ports = assign_proxy_ports(specs)
+    proxies = [{"name": s.name, "listen": f"0.0.0.0:{ports[s.name]}", "upstream": f"{s.name}:{s.port}",
+                "enabled": True} for s in specs if not s.local]
     return json.dumps(proxies, indent=2) + "\n"
 
 
-def compose_file() -> str:
-    """docker-compose (v1 file format 2.4) text for the default stack."""
-    redis_args = " ".join(["redis-server", "--protected-mode", "no",
-                           "--requirepass", "$${REDIS_PASSWORD}",
-                           *StackOptions().redis_args])
+def _image_lines(spec: ServiceSpec, out_dir: Path) -> list[str]:
+    if spec.build is not None:
+        context = os.path.relpath(Path(spec.build).resolve(), out_dir.resolve())
+        lines = ["    build:", f"      context: {_scalar(context)}"]
+        if "BASE_IMAGE" in (Path(spec.build) / "Dockerfile").read_text(errors="replace"):
+            lines += ["      args:", "        BASE_IMAGE: debian:bookworm-slim"]
+        return lines
+    ref = spec.image.default_ref if isinstance(spec.image, ImageSpec) else str(spec.image)
+    return [f"    image: {ref}"]
+
+
+def _service_lines(spec: ServiceSpec, specs: Sequence[ServiceSpec], ports: dict[str, int],
+                   out_dir: Path) -> list[str]:
+    own = Endpoint(spec.name, spec.port, _secret(spec.name))
+    endpoints = _endpoints(specs, ports)
+    lines = [f"  {spec.name}:", *_image_lines(spec, out_dir)]
+    if spec.command:
+        args = [render(spec, arg, own=own, endpoints=endpoints) for arg in spec.command]
+        lines.append(f"    command: {json.dumps(args)}")
+    if spec.environment:
+        lines.append("    environment:")
+        lines += [f"      {key}: {_scalar(render(spec, value, own=own, endpoints=endpoints))}"
+                  for key, value in spec.environment.items()]
+    if spec.restart != "no":
+        lines.append(f"    restart: {spec.restart}")
+    if spec.volumes:
+        lines.append("    volumes:")
+        lines += [f"      - {spec.name}-{key}:{path}" for key, path in spec.volumes.items()]
+    if spec.tmpfs:
+        lines.append("    tmpfs:")
+        lines += [f"      - {path}:size={size}" for path, size in spec.tmpfs.items()]
+    if spec.dependencies():
+        lines.append(f"    depends_on: [{', '.join(['toxiproxy', *spec.dependencies()])}]")
+    lines.append("    networks: [stack]")
+    return lines
+
+
+def compose_file(services: Sequence[ServiceSpec] = (), out_dir: Path = COMPOSE_DIR) -> str:
+    """docker-compose (v1 file format 2.4) text for the declared stack plus ``services``."""
+    specs = _declared(services)
+    ports = assign_proxy_ports(specs)
     lines = [
-        "# Generated by `python -m harness.stack.compose` from harness/stack/core.py and harness/stack/images.py.",
-        "# Mirrors the default stack for local use; do not edit by hand.",
-        'version: "2.4"',
-        "services:",
-        "  postgres:",
-        f"    image: {SPECS['postgres'].default_ref}",
-        "    environment:",
-        "      POSTGRES_USER: harness",
-        "      POSTGRES_DB: harness",
-        "      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD (no default password)}",
-        "    volumes:",
-        f"      - postgres-data:{POSTGRES.data_dir}",
-        "    networks: [stack]",
-        "  redis:",
-        f"    image: {SPECS['redis'].default_ref}",
-        f'    command: ["sh", "-c", "{redis_args}"]',
-        "    environment:",
-        "      REDIS_PASSWORD: ${REDIS_PASSWORD:?set REDIS_PASSWORD (no default password)}",
-        "    volumes:",
-        f"      - redis-data:{REDIS.data_dir}",
-        "    networks: [stack]",
+        "# Generated by `python -m harness.stack.compose` from the stack's declarations",
+        "# (harness/stack/catalog.py and any --services). Do not edit by hand.",
+    ]
+    for spec in (s for s in specs if s.local):
+        run = spec.run if isinstance(spec.run, str) else " ".join(spec.run or ())
+        reach = ", ".join(f"{d} at 127.0.0.1:{ports[d]}" for d in spec.dependencies())
+        lines.append(f"# {spec.name} runs on the workstation: {run}" + (f" (reaching {reach})" if reach else ""))
+    lines += ['version: "2.4"', "services:"]
+    for spec in specs:
+        if not spec.local:
+            lines += _service_lines(spec, specs, ports, out_dir)
+    proxied = [s.name for s in specs if not s.local]
+    lines += [
         "  toxiproxy:",
         f"    image: {SPECS['toxiproxy'].default_ref}",
-        '    command: ["-host", "0.0.0.0", "-port", "8474", "-config", "/config/toxiproxy.json"]',
+        f'    command: ["-host", "0.0.0.0", "-port", "{TOXIPROXY_API_PORT}", "-config", "/config/toxiproxy.json"]',
         "    volumes:",
         "      - ./toxiproxy.json:/config/toxiproxy.json:ro",
         "    ports:",
         f'      - "127.0.0.1:{TOXIPROXY_API_PORT}:{TOXIPROXY_API_PORT}"',
-        *[f'      - "127.0.0.1:{s.proxy_port}:{s.proxy_port}"' for s in (POSTGRES, REDIS)],
-        "    networks: [stack]",
+        *[f'      - "127.0.0.1:{ports[name]}:{ports[name]}"' for name in proxied],
+        "    networks:",
+        "      stack:",
+        f"        aliases: [{', '.join(f'proxy-{name}' for name in proxied)}]",
         "networks:",
         "  stack: {}",
-        "volumes:",
-        "  postgres-data: {}",
-        "  redis-data: {}",
     ]
+    volumes = [f"{s.name}-{key}" for s in specs if not s.local for key in s.volumes]
+    if volumes:
+        lines += ["volumes:", *[f"  {name}: {{}}" for name in volumes]]
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    (COMPOSE_DIR / "docker-compose.yml").write_text(compose_file())
-    (COMPOSE_DIR / "toxiproxy.json").write_text(toxiproxy_config())
-    print(f"wrote {COMPOSE_DIR / 'docker-compose.yml'} and {COMPOSE_DIR / 'toxiproxy.json'}")
+def load_services(reference: str) -> list[ServiceSpec]:
+    """``FILE:NAME`` -> the ServiceSpec values of variable (or zero-argument function) NAME in FILE."""
+    path, _, name = reference.rpartition(":")
+    if not path or not name:
+        raise ConfigError(f"--services {reference!r} is not FILE:NAME", fix="write e.g. conftest.py:SERVICES")
+    spec = importlib.util.spec_from_file_location("_declared_services", path)
+    if spec is None or spec.loader is None or not Path(path).is_file():
+        raise ConfigError(f"--services: no Python file {path!r}", fix="give the path of your conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = getattr(module, name, None)
+    found = found() if callable(found) else found
+    if found is None or not all(isinstance(s, ServiceSpec) for s in found):
+        raise ConfigError(f"--services: {path} has no list of ServiceSpec named {name!r}",
+                          fix=f"define {name} = [ServiceSpec(...)] at module level")
+    return list(found)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.stack.compose", description=__doc__.split("\n")[0])
+    parser.add_argument("--services", help="FILE:NAME, a list of ServiceSpec to add (your conftest.py)")
+    parser.add_argument("--out", type=Path, default=COMPOSE_DIR, help="where to write (default compose/)")
+    args = parser.parse_args(argv)
+    try:
+        services = load_services(args.services) if args.services else []
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "docker-compose.yml").write_text(compose_file(services, args.out))
+        (args.out / "toxiproxy.json").write_text(toxiproxy_config(services))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out / 'docker-compose.yml'} and {args.out / 'toxiproxy.json'}")
     return 0
 
 

@@ -1,22 +1,29 @@
-"""The stack: PostgreSQL, Redis and Toxiproxy on one Docker network made for the run.
+"""The stack: declared services on one Docker network made for the run, each behind Toxiproxy.
 
     stack = Stack(client, run_id, images, StackOptions()).start()   # parallel start, real probes
     stack.reset()                                                   # heal, clear toxics, reset data
     stack.close()                                                   # remove everything it made
 
-Each data service is reached only through its own Toxiproxy proxy (upstream = the service's
-network alias), so endpoints stay stable when a container restarts. Every container, network and
-volume carries the run's labels. Credentials are generated per stack.
+The declared set is PostgreSQL and Redis (``catalog.py``) plus ``StackOptions.services``. Start:
+check every declaration (``declare.check_declared``), then have every image (pulled, built), and
+only then create anything: the network, Toxiproxy with one proxy per service (upstream = the
+service's network alias; dependents reach it at the alias ``proxy-<name>``), and the services
+level by level in dependency order, each level started in parallel and waited for with its own
+readiness check. A failure anywhere removes what was made (also by the stack's own label, for a
+container that failed halfway) and raises one line. Every container, network and volume carries
+the run's labels; credentials are generated per stack.
 """
 
 from __future__ import annotations
 
 import secrets
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -27,23 +34,38 @@ from testcontainers.core.network import Network
 
 from harness.errors import HarnessError, PortInUse, ServiceNotReady
 from harness.history import History
+from harness.stack import catalog
+from harness.stack.builds import resolve_service_image
+from harness.stack.cleanup import remove_labelled
+from harness.stack.declare import (TOXIPROXY_API_PORT, Endpoint, ServiceSpec, assign_proxy_ports,
+                                   check_declared, command_args, render)
 from harness.stack.images import ResolvedImage
 from harness.stack.labels import run_labels
-from harness.stack.services import POSTGRES, REDIS, PostgresService, RedisService, Service, ServiceSpec
+from harness.stack.local import LocalProcess
+from harness.stack.services import ElasticsearchService, PostgresService, RedisService, Service
 from harness.toxiproxy import ToxiproxyAPI
 
-TOXIPROXY_API_PORT = 8474
+STACK_LABEL = "dr-harness.stack"
+SERVICE_CLASSES: dict[str, type[Service]] = {"postgres": PostgresService, "redis": RedisService,
+                                             "elasticsearch": ElasticsearchService, "service": Service}
 
 
 @dataclass(frozen=True)
 class StackOptions:
-    """A variant of the stack: extra server arguments and data-directory limits."""
+    """A variant of the stack: server arguments, data-directory limits, and added services."""
 
     postgres_args: tuple[str, ...] = ()
     redis_args: tuple[str, ...] = ("--appendonly", "yes", "--appendfsync", "everysec")
     postgres_data_tmpfs_mb: int | None = None   # a size-limited data directory (disk-full faults)
     postgres_volumes: tuple[str, ...] = ()      # paths given a labelled volume each (e.g. a WAL archive)
     toxiproxy_api_port: int | None = None       # fixed host port for the API, else any free one
+    services: tuple[ServiceSpec, ...] = ()      # declared services added to PostgreSQL and Redis
+
+    def declared(self) -> list[ServiceSpec]:
+        """Every service of this variant, data services first, in declaration order."""
+        return [catalog.postgres(self.postgres_args, data_tmpfs_mb=self.postgres_data_tmpfs_mb,
+                                 extra_volumes=self.postgres_volumes),
+                catalog.redis(self.redis_args), *self.services]
 
 
 class _NotYet(Exception):
@@ -52,7 +74,12 @@ class _NotYet(Exception):
 
 @dataclass
 class Stack:
-    """A running stack; build it with ``Stack(...).start()`` and always ``close()`` it."""
+    """A running stack; build it with ``Stack(...).start()`` and always ``close()`` it.
+
+    ``stack.postgres``, ``stack.redis`` and ``stack.<name>`` (or ``stack["<name>"]``) are the
+    running services; ``images`` may hold images already resolved by name (the others are
+    resolved or built at start).
+    """
 
     client: docker.DockerClient
     run_id: str
@@ -62,52 +89,101 @@ class Stack:
     progress: Callable[[str], None] = print
     history: History | None = None
     fault_records: list[Any] | None = None
-    postgres: PostgresService = field(init=False)
-    redis: RedisService = field(init=False)
+    logs_dir: Path | None = None                # local commands' output (default: a temp dir)
     toxiproxy: ToxiproxyAPI = field(init=False)
     toxiproxy_url: str = field(init=False, default="")
     network_name: str = field(init=False, default="")
     started_s: float = field(init=False, default=0.0)
+    resolved: dict[str, ResolvedImage] = field(init=False, default_factory=dict)
+    _specs: dict[str, ServiceSpec] = field(init=False, default_factory=dict)
+    _levels: list[list[ServiceSpec]] = field(init=False, default_factory=list)
+    _proxy_ports: dict[str, int] = field(init=False, default_factory=dict)
+    _services: dict[str, Service] = field(init=False, default_factory=dict)
     _network: Network | None = field(init=False, default=None)
     _containers: dict[str, DockerContainer] = field(init=False, default_factory=dict)
+    _processes: dict[str, LocalProcess] = field(init=False, default_factory=dict)
     _volumes: list[Any] = field(init=False, default_factory=list)
     _passwords: dict[str, str] = field(init=False, default_factory=dict)
     _uid: str = field(init=False, default_factory=lambda: secrets.token_hex(3))
 
+    # -- the running services -----------------------------------------------------------------
+    @property
+    def postgres(self) -> PostgresService:
+        return self._services["postgres"]  # type: ignore[return-value]
+
+    @property
+    def redis(self) -> RedisService:
+        return self._services["redis"]  # type: ignore[return-value]
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        """Every running service, in start order."""
+        return tuple(self._services.values())
+
+    def __getitem__(self, name: str) -> Service:
+        try:
+            return self._services[name]
+        except KeyError:
+            raise KeyError(f"the stack has no service {name!r} (it has: "
+                           f"{', '.join(self._services) or 'none yet'})") from None
+
+    def __getattr__(self, name: str) -> Service:
+        services = self.__dict__.get("_services") or {}
+        if name in services:
+            return services[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute or service {name!r}")
+
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Stack":
         began = time.monotonic()
+        specs = self.options.declared()
+        self._levels = check_declared(specs)           # declaration mistakes: nothing made yet
+        self._specs = {spec.name: spec for level in self._levels for spec in level}
+        self._proxy_ports = assign_proxy_ports(list(self._specs.values()))
+        self._passwords = {name: secrets.token_urlsafe(18) for name in self._specs}
         try:
             self._check_port_free()
-            labels = run_labels(self.run_id)
+            self._resolve_images()
+            labels = self._labels()
             self._network = Network(docker_network_kw={"labels": labels}).create()
             self.network_name = self._network.name
-            specs = {"postgres": self._postgres_container, "redis": self._redis_container,
-                     "toxiproxy": self._toxiproxy_container}
-            with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-                built = {name: pool.submit(make) for name, make in specs.items()}
-                self._containers = {name: fut.result() for name, fut in built.items()}
-            self._wire()
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                for fut in [pool.submit(self._wait_ready, s) for s in (self.postgres, self.redis)]:
+            first, *rest = self._levels
+            with ThreadPoolExecutor(max_workers=len(first) + 1) as pool:
+                proxy = pool.submit(self._toxiproxy_container)
+                starts = [pool.submit(self._start_one, spec) for spec in first]
+                self._containers["toxiproxy"] = proxy.result()
+                for fut in starts:
                     fut.result()
+            self._wire()
+            self._attach(first)
+            for level in rest:
+                with ThreadPoolExecutor(max_workers=len(level)) as pool:
+                    for fut in [pool.submit(self._start_one, spec) for spec in level]:
+                        fut.result()
+                self._attach(level)
         except BaseException:
             self.close()
             raise
         self.started_s = time.monotonic() - began
+        ports = ", ".join(f"{s.name} {s.port}" for s in self._services.values())
         self.progress(f"[harness] stack {self.run_id} ready in {self.started_s:.1f} s "
-                      f"(postgres {self.postgres.port}, redis {self.redis.port}, "
-                      f"toxiproxy {self.toxiproxy_url})")
+                      f"({ports}, toxiproxy {self.toxiproxy_url})")
         return self
 
     def close(self) -> None:
-        """Remove the stack's containers, volumes and network; safe to call twice."""
+        """Stop local commands; remove the stack's containers, volumes and network. Idempotent."""
+        for process in self._processes.values():
+            process.stop()
+        self._processes = {}
         for container in self._containers.values():
             try:
                 container.stop()
             except docker.errors.NotFound:
                 pass
         self._containers = {}
+        if self._network is not None or self._volumes:
+            # a container whose start failed halfway is not in _containers: remove by label
+            remove_labelled(self.client, f"{STACK_LABEL}={self._uid}")
         for volume in self._volumes:
             try:
                 volume.remove(force=True)
@@ -130,61 +206,101 @@ class Stack:
         """Heal every fault, remove every toxic and reset data; returns the seconds it took."""
         began = time.monotonic()
         self.toxiproxy.reset()
-        for service in (self.postgres, self.redis):
+        for service in self._services.values():
             self._revive(service)
-        for service in (self.postgres, self.redis):
-            self._wait_ready(service, timeout_s=min(self.ready_timeout_s, 30.0))
-            service.reset_data()
+        for level in self._levels:
+            for spec in level:
+                service = self._services[spec.name]
+                self._wait_ready(service, timeout_s=min(self._ready_timeout(spec), 30.0))
+                service.reset_data()
         return time.monotonic() - began
 
-    @property
-    def services(self) -> tuple[Service, ...]:
-        return (self.postgres, self.redis)
+    # -- images, containers, processes -----------------------------------------------------------
+    def _labels(self) -> dict[str, str]:
+        return run_labels(self.run_id) | {STACK_LABEL: self._uid}
 
-    # -- containers ---------------------------------------------------------------------------
-    def _base(self, service: str, alias: str) -> DockerContainer:
-        container = DockerContainer(self.images[service].ref)
-        container.with_network(self._network).with_network_aliases(alias)
-        container.with_kwargs(labels=run_labels(self.run_id))
-        return container
+    def _resolve_images(self) -> None:
+        wanted = [s for s in self._specs.values() if not s.local]
+        missing = [s for s in wanted if s.name not in self.images]
+        self.resolved = {s.name: self.images[s.name] for s in wanted if s.name in self.images}
+        if "toxiproxy" not in self.images:
+            raise HarnessError("no Toxiproxy image was given to the stack",
+                               fix="resolve SPECS['toxiproxy'] and pass it in images")
+        self.resolved["toxiproxy"] = self.images["toxiproxy"]
+        if missing:
+            with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+                futures = {s.name: pool.submit(resolve_service_image, self.client, s, self.run_id,
+                                               progress=self.progress) for s in missing}
+                for name, fut in futures.items():
+                    self.resolved[name] = fut.result()
 
-    def _volume(self, service: str) -> str:
-        volume = self.client.volumes.create(name=f"dr-{self.run_id}-{self._uid}-{service}",
-                                            labels=run_labels(self.run_id))
+    def _volume(self, service: str, key: str) -> str:
+        volume = self.client.volumes.create(name=f"dr-{self.run_id}-{self._uid}-{service}-{key}",
+                                            labels=self._labels())
         self._volumes.append(volume)
         return volume.name
 
-    def _postgres_container(self) -> DockerContainer:
-        self._passwords["postgres"] = password = secrets.token_urlsafe(18)
-        container = self._base("postgres", POSTGRES.name)
-        container.with_envs(POSTGRES_USER=PostgresService.user, POSTGRES_DB=PostgresService.dbname,
-                            POSTGRES_PASSWORD=password)
-        if self.options.postgres_data_tmpfs_mb:
-            container.with_tmpfs_mount(POSTGRES.data_dir, f"size={self.options.postgres_data_tmpfs_mb}m")
-        else:
-            container.with_volume_mapping(self._volume("postgres"), POSTGRES.data_dir, "rw")
-        for number, path in enumerate(self.options.postgres_volumes):
-            container.with_volume_mapping(self._volume(f"postgres-extra{number}"), path, "rw")
-        if self.options.postgres_args:
-            container.with_command(["postgres", *self.options.postgres_args])
-        container.ports[f"{POSTGRES.port}/tcp"] = ("127.0.0.1", None)
-        return _started(container)
+    def _container_endpoints(self, spec: ServiceSpec) -> dict[str, Endpoint]:
+        """How a container reaches every other service: its proxy's alias and listen port."""
+        out = {}
+        for name, other in self._specs.items():
+            if other.local:   # reachable from containers only by its host port: not offered
+                continue
+            out[name] = Endpoint(f"proxy-{name}", self._proxy_ports[name], self._passwords[name],
+                                 other.user, other.dbname, other.url)
+        return out
 
-    def _redis_container(self) -> DockerContainer:
-        self._passwords["redis"] = password = secrets.token_urlsafe(18)
-        container = self._base("redis", REDIS.name)
-        container.with_volume_mapping(self._volume("redis"), REDIS.data_dir, "rw")
-        container.with_command(["redis-server", "--protected-mode", "no", "--requirepass",
-                                password, *self.options.redis_args])
-        container.ports[f"{REDIS.port}/tcp"] = ("127.0.0.1", None)
-        return _started(container)
+    def _host_endpoints(self) -> dict[str, Endpoint]:
+        """How the host and local commands reach every service started so far."""
+        return {name: service.endpoint for name, service in self._services.items()}
+
+    def _start_one(self, spec: ServiceSpec) -> None:
+        if spec.local:
+            self._start_local(spec)
+            return
+        own = Endpoint(spec.name, spec.port, self._passwords[spec.name])
+        endpoints = self._container_endpoints(spec)
+        container = DockerContainer(self.resolved[spec.name].ref)
+        container.with_network(self._network).with_network_aliases(spec.name)
+        kwargs: dict[str, Any] = {"labels": self._labels()}
+        if spec.restart != "no":
+            kwargs["restart_policy"] = {"Name": spec.restart}
+        container.with_kwargs(**kwargs)
+        for path, size in spec.tmpfs.items():
+            container.with_tmpfs_mount(path, f"size={size}")   # the value is tmpfs's option string
+        for key, value in spec.environment.items():
+            container.with_env(key, render(spec, value, own=own, endpoints=endpoints))
+        for key, path in spec.volumes.items():
+            container.with_volume_mapping(self._volume(spec.name, key), path, "rw")
+        if spec.command:
+            container.with_command([render(spec, arg, own=own, endpoints=endpoints) for arg in spec.command])
+        container.ports[f"{spec.port}/tcp"] = ("127.0.0.1", None)
+        self._containers[spec.name] = _started(container, spec.name)
+
+    def _start_local(self, spec: ServiceSpec) -> None:
+        port = _free_port()
+        own = Endpoint("127.0.0.1", port, self._passwords[spec.name])
+        endpoints = self._host_endpoints()
+        env = {k: render(spec, v, own=own, endpoints=endpoints) for k, v in spec.environment.items()}
+        run = spec.run if isinstance(spec.run, str) else tuple(spec.run or ())
+        rendered = (render(spec, run, own=own, endpoints=endpoints) if isinstance(run, str)
+                    else [render(spec, arg, own=own, endpoints=endpoints) for arg in run])
+        logs = self.logs_dir or Path(tempfile.gettempdir()) / f"dr-harness-{self.run_id}-{self._uid}"
+        process = LocalProcess(spec.name, command_args(spec, rendered), env, logs, port=port, cwd=spec.cwd)
+        self._processes[spec.name] = process
+        process.start()
+        self.progress(f"[harness] {spec.name}: started local command (pid {process.pid}) on "
+                      f"127.0.0.1:{port}; output in {process.log_path}")
 
     def _toxiproxy_container(self) -> DockerContainer:
-        container = self._base("toxiproxy", "toxiproxy")
+        container = DockerContainer(self.resolved["toxiproxy"].ref)
+        aliases = ["toxiproxy", *[f"proxy-{name}" for name in self._proxy_ports]]
+        container.with_network(self._network).with_network_aliases(*aliases)
+        container.with_kwargs(labels=self._labels())
         container.ports[f"{TOXIPROXY_API_PORT}/tcp"] = ("127.0.0.1", self.options.toxiproxy_api_port)
-        for spec in (POSTGRES, REDIS):
-            container.ports[f"{spec.proxy_port}/tcp"] = ("127.0.0.1", None)
-        return _started(container)
+        for port in self._proxy_ports.values():
+            container.ports[f"{port}/tcp"] = ("127.0.0.1", None)
+        return _started(container, "toxiproxy")
 
     def _wire(self) -> None:
         proxy = self._containers["toxiproxy"]
@@ -193,21 +309,40 @@ class Stack:
         self.toxiproxy = ToxiproxyAPI(self.toxiproxy_url)
         _retry(lambda: self.toxiproxy.version(), timeout_s=self.ready_timeout_s,
                what="toxiproxy", logs=lambda: _logs(proxy))
-        for spec in (POSTGRES, REDIS):
-            self.toxiproxy.create_proxy(spec.name, listen=f"0.0.0.0:{spec.proxy_port}",
-                                        upstream=f"{spec.name}:{spec.port}")
-        self.postgres = self._service(PostgresService, POSTGRES, self._passwords["postgres"])
-        self.redis = self._service(RedisService, REDIS, self._passwords["redis"])
+        for name, port in self._proxy_ports.items():
+            spec = self._specs[name]
+            self.toxiproxy.create_proxy(name, listen=f"0.0.0.0:{port}", upstream=f"{name}:{spec.port}")
 
-    def _service(self, cls: type, spec: ServiceSpec, password: str) -> Any:
-        proxy = self._containers["toxiproxy"]
+    def _attach(self, level: list[ServiceSpec]) -> None:
+        """Make the level's service objects and wait until each is ready (in parallel)."""
+        for spec in level:
+            self._services[spec.name] = self._service(spec)
+        with ThreadPoolExecutor(max_workers=len(level)) as pool:
+            for fut in [pool.submit(self._wait_ready, self._services[s.name]) for s in level]:
+                fut.result()
+
+    def _service(self, spec: ServiceSpec) -> Service:
+        cls = SERVICE_CLASSES.get(spec.kind, Service)
+        password = self._passwords[spec.name]
+        if spec.local:
+            process = self._processes[spec.name]
+            port = process.port
+            return cls(spec=spec, stack=self, container=None, port=port, direct_port=port,
+                       password=password, process=process)
         own = self._containers[spec.name]
+        toxiproxy = self._containers["toxiproxy"]
         return cls(spec=spec, stack=self, container=own.get_wrapped_container(),
-                   port=_host_port(proxy, spec.proxy_port, "toxiproxy"),
-                   direct_port=_host_port(own, spec.port, spec.name), password=password)
+                   port=_host_port(toxiproxy, self._proxy_ports[spec.name], "toxiproxy"),
+                   direct_port=_host_port(own, spec.port, spec.name), password=password,
+                   proxy_port=self._proxy_ports[spec.name])
 
     def _revive(self, service: Service) -> None:
+        if service.process is not None:
+            if not service.process.alive():
+                service.process.start()
+            return
         box = service.container
+        assert box is not None
         box.reload()
         if box.status == "paused":
             box.unpause()
@@ -219,10 +354,24 @@ class Stack:
         box.reload()
         service.direct_port = int(box.ports[f"{service.spec.port}/tcp"][0]["HostPort"])
 
+    def _ready_timeout(self, spec: ServiceSpec) -> float:
+        return spec.ready_timeout_s if spec.ready_timeout_s is not None else self.ready_timeout_s
+
     def _wait_ready(self, service: Service, timeout_s: float | None = None) -> None:
-        _retry(service.probe, timeout_s=timeout_s or self.ready_timeout_s, what=service.name,
-               logs=lambda: _logs(self._containers[service.name]),
-               alive=lambda: _running(service.container))
+        spec = service.spec
+        if service.process is not None:
+            process = service.process
+            logs, alive = (lambda: process.tail()), process.alive
+            fix = (f"make the command listen on 127.0.0.1:{service.port} (the {{port}} it is given) "
+                   f"and answer {spec.ready}; its output is in {process.log_path}")
+        else:
+            container = self._containers[service.name]
+            box = service.container
+            logs, alive = (lambda: _logs(container)), (lambda: _running(box))
+            fix = (f"make it listen on port {spec.port} on all interfaces and answer {spec.ready}, "
+                   f"or raise ready_timeout_s / HARNESS_READY_TIMEOUT_S")
+        _retry(service.probe, timeout_s=timeout_s or self._ready_timeout(spec), what=service.name,
+               logs=logs, alive=alive, check=str(spec.ready), fix=fix)
 
     def _check_port_free(self) -> None:
         port = self.options.toxiproxy_api_port
@@ -238,15 +387,21 @@ class Stack:
                                     "to let the harness pick a free port") from None
 
 
-def _started(container: DockerContainer) -> DockerContainer:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _started(container: DockerContainer, what: str) -> DockerContainer:
     try:
         return container.start()
     except docker.errors.APIError as exc:
         text = str(exc)
         if "port is already allocated" in text or "address already in use" in text:
-            raise PortInUse(f"a port for {container.image} is already in use",
+            raise PortInUse(f"a port for {what} ({container.image}) is already in use",
                             fix="free the port or let the harness choose one") from exc
-        raise HarnessError(f"could not start {container.image}: {exc.explanation or exc}",
+        raise HarnessError(f"could not start {what} ({container.image}): {exc.explanation or exc}",
                            fix="see the Docker engine log") from exc
 
 
@@ -279,7 +434,8 @@ def _running(box: Any) -> bool:
 
 
 def _retry(probe: Callable[[], Any], *, timeout_s: float, what: str, logs: Callable[[], str],
-           alive: Callable[[], bool] | None = None) -> None:
+           alive: Callable[[], bool] | None = None, check: str | None = None,
+           fix: str | None = None) -> None:
     def attempt() -> None:
         if alive is not None and not alive():
             raise _Exited()
@@ -288,6 +444,7 @@ def _retry(probe: Callable[[], Any], *, timeout_s: float, what: str, logs: Calla
         except Exception as exc:  # noqa: BLE001 - any failure of a real probe means "not yet"
             raise _NotYet(f"{type(exc).__name__}: {exc}") from exc
 
+    checked = f"{check}: " if check else ""
     try:
         for step in Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.1),
                              retry=retry_if_exception_type(_NotYet), reraise=True):
@@ -300,9 +457,9 @@ def _retry(probe: Callable[[], Any], *, timeout_s: float, what: str, logs: Calla
                               fix="check the image and the server arguments", evidence=tail) from None
     except _NotYet as exc:
         tail = logs()
-        raise ServiceNotReady(f"{what} was not ready after {timeout_s:g} s ({exc}); last log lines: "
+        raise ServiceNotReady(f"{what} was not ready after {timeout_s:g} s ({checked}{exc}); last log lines: "
                               f"{' | '.join(tail.splitlines()[-8:])}",
-                              fix="raise HARNESS_READY_TIMEOUT_S or check the service's logs",
+                              fix=fix or "raise HARNESS_READY_TIMEOUT_S or check the service's logs",
                               evidence=tail) from None
 
 

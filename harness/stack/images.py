@@ -102,7 +102,7 @@ SPECS: dict[str, ImageSpec] = {
 }
 
 
-def _hashed_files(root: Path) -> Iterator[tuple[str, Path]]:
+def hashed_files(root: Path) -> Iterator[tuple[str, Path]]:
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         ignored = any(fnmatch.fnmatch(part, pat) for part in rel.parts for pat in _IGNORED_NAMES)
@@ -116,7 +116,7 @@ def recipe_hash(spec: ImageSpec) -> str:
         raise ValueError(f"{spec.service} has no recipe")
     digest = hashlib.sha256()
     for label, root in [("recipe", spec.recipe_dir), *[(p.name, p) for p in spec.extra_context]]:
-        for rel, path in _hashed_files(root):
+        for rel, path in hashed_files(root):
             executable = os.access(path, os.X_OK)
             digest.update(f"{label}/{rel}\0{int(executable)}\0".encode())
             digest.update(path.read_bytes())
@@ -200,7 +200,7 @@ def resolve_many(client: docker.DockerClient, services: list[str], *, progress: 
         return dict(zip(services, pool.map(one, services)))
 
 
-def _build_log_tail(build_log: object, lines: int = 15) -> str:
+def build_log_tail(build_log: object, lines: int = 15) -> str:
     texts: list[str] = []
     for entry in build_log or []:  # type: ignore[union-attr]
         if isinstance(entry, dict):
@@ -233,7 +233,7 @@ def _build_recipe(client: docker.DockerClient, spec: ImageSpec, *, tag: str, bas
             raise ImageUnavailable(
                 f"building {tag} failed: {short(exc)}", where=f"{rel}/Dockerfile",
                 fix="fix the recipe (last build lines are in the error's evidence)",
-                evidence=_build_log_tail(exc.build_log)) from exc
+                evidence=build_log_tail(exc.build_log)) from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise ImageUnavailable(f"building {tag} failed: {short(exc)}", where=f"{rel}/Dockerfile",
                                    fix="check the engine and the recipe") from exc

@@ -24,3 +24,36 @@ def test_compose_pins_exact_tags_and_binds_loopback_only():
     ports = [line for line in text.splitlines() if line.strip().startswith('- "') and ":" in line
              and "/" not in line]
     assert ports and all('"127.0.0.1:' in line for line in ports)
+
+
+ECHO = COMPOSE_DIR.parent / "tests" / "fixtures" / "echo_service"
+
+
+def test_a_declared_service_is_exported_as_containers_see_it():
+    """A build= service gets its context, its placeholders the proxy aliases, its password a variable."""
+    from harness.stack.declare import Ready, ServiceSpec
+
+    echo = ServiceSpec("echo", 8080, build=ECHO, ready=Ready.http("/health"), restart="on-failure",
+                       environment={"DEPENDENCY_ADDR": "{redis.host}:{redis.port}",
+                                    "DATABASE_URL": "{postgres.url}"})
+    text = compose_file([echo])
+    block = text.split("  echo:\n")[1].split("\n  toxiproxy:")[0]
+    assert "      context: ../tests/fixtures/echo_service" in block
+    assert "        BASE_IMAGE: debian:bookworm-slim" in block
+    assert "      DEPENDENCY_ADDR: proxy-redis:16379" in block
+    assert "postgresql://harness:${POSTGRES_PASSWORD:?" in block and "@proxy-postgres:15432/harness" in block
+    assert "    restart: on-failure" in block and "    depends_on: [toxiproxy, redis, postgres]" in block
+    assert "aliases: [proxy-postgres, proxy-redis, proxy-echo]" in text
+    assert '"127.0.0.1:18080:18080"' in text
+    assert '"upstream": "echo:8080"' in toxiproxy_config([echo])
+
+
+def test_a_local_command_is_listed_with_the_ports_it_reaches():
+    """A run= service is no compose service: a comment says how to run it and what it reaches."""
+    from harness.stack.declare import ServiceSpec
+
+    web = ServiceSpec("web", 8000, run="uvicorn app:app --port {port}",
+                      environment={"REDIS_URL": "{redis.url}"})
+    text = compose_file([web])
+    assert "# web runs on the workstation: uvicorn app:app --port {port} (reaching redis at 127.0.0.1:16379)" in text
+    assert "  web:" not in text and '"name": "web"' not in toxiproxy_config([web])

@@ -24,6 +24,11 @@ ELASTICSEARCH_REPO = "/usr/share/elasticsearch/snapshots"   # path.repo: snapsho
 # PostgreSQL answers an SSLRequest (length 8, code 80877103) with one byte, S or N, before any
 # authentication: how the fault probes see the path. Redis answers PING (PONG, or NOAUTH).
 POSTGRES_HELLO = struct.pack("!ii", 8, 80877103)
+# Open-loop clients keep a connection per lane, and every connect that timed out while the server
+# was frozen is still queued server-side when it thaws: at the image's default of 100 those fill
+# every slot and refuse new clients ("too many clients") for a second after a pause, which is the
+# workload's own storm, not the service's recovery. Room for the workloads' lanes and that queue.
+MAX_CONNECTIONS = 400
 
 
 def postgres(args: Sequence[str] = (), *, data_tmpfs_mb: int | None = None,
@@ -35,7 +40,7 @@ def postgres(args: Sequence[str] = (), *, data_tmpfs_mb: int | None = None,
         "postgres", 5432, image=SPECS["postgres"], kind="postgres", user="harness", dbname="harness",
         environment={"POSTGRES_USER": "harness", "POSTGRES_DB": "harness",
                      "POSTGRES_PASSWORD": "{password}"},
-        command=("postgres", *args) if args else (),
+        command=("postgres", "-c", f"max_connections={MAX_CONNECTIONS}", *args),
         volumes=({} if data_tmpfs_mb else {"data": POSTGRES_DATA}) | extra,
         tmpfs={POSTGRES_DATA: f"{data_tmpfs_mb}m"} if data_tmpfs_mb else {},
         ready=Ready.sql("SELECT 1"), data_dir=POSTGRES_DATA, hello=POSTGRES_HELLO, proxy_port=15432,

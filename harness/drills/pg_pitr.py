@@ -25,6 +25,7 @@ from harness.drills.base import BACKUP, COPY, Drill
 from harness.drills.containers import exec_ok
 from harness.errors import DrillError
 from harness.history import History
+from harness.stack.catalog import MAX_CONNECTIONS
 from harness.stack.core import StackOptions
 
 ARCHIVE = "/var/lib/postgresql/wal-archive"    # in the stack's PostgreSQL container
@@ -123,7 +124,9 @@ class PostgresPitrDrill(Drill):
 
     def _restore(self, details: dict[str, Any]) -> None:
         """Start the server in recovery to the target; ready when it has promoted itself."""
-        command = ["postgres", "-c", f"restore_command=cp {COPY}/wal/%f %p", "-c", f"recovery_target_time={self.target}",
+        # recovery refuses a max_connections below the one the backup was taken with: the stack's
+        command = ["postgres", "-c", f"max_connections={MAX_CONNECTIONS}",
+                   "-c", f"restore_command=cp {COPY}/wal/%f %p", "-c", f"recovery_target_time={self.target}",
                    "-c", "recovery_target_action=promote", "-c", "recovery_target_inclusive=on"]
         env = {"POSTGRES_USER": self.pg.user, "POSTGRES_PASSWORD": self.pg.password, "POSTGRES_DB": self.pg.dbname}
         self.restored = self.resources.container(

@@ -331,13 +331,12 @@ class CheckContext:
         return write_loss(self.history, self.observed, f=self.f, read_at=self.read_at)
 
 
-def _loss_measure(measure: Callable[[WriteLoss], Measurement], unit: str) -> Callable[[Limit, CheckContext], Measurement]:
-    def run(limit: Limit, ctx: CheckContext) -> Measurement:
-        loss = ctx.loss()
-        if loss is None:
-            return Measurement(None, unit, "no read-back after recovery was recorded (pass observed=...)")
-        return measure(loss)
-    return run
+def _loss_measure(measure: Callable[[WriteLoss], Measurement], unit: str, ctx: CheckContext) -> Measurement:
+    """``measure`` on the write-loss accounting, or no evidence when no read-back was recorded."""
+    loss = ctx.loss()
+    if loss is None:
+        return Measurement(None, unit, "no read-back after recovery was recorded (pass observed=...)")
+    return measure(loss)
 
 
 def _restore_point_measure(measure: Callable[[Any], Measurement], ctx: CheckContext) -> Measurement:
@@ -347,9 +346,9 @@ def _restore_point_measure(measure: Callable[[Any], Measurement], ctx: CheckCont
 
 
 MEASURES: dict[str, Callable[[Limit, CheckContext], Measurement]] = {
-    "rpo_lost_writes": _loss_measure(lost_writes, "writes"),
-    "rpo": _loss_measure(rpo, "s"),
-    "unexpected_writes": _loss_measure(unexpected_writes, "writes"),
+    "rpo_lost_writes": lambda lim, c: _loss_measure(lost_writes, "writes", c),
+    "rpo": lambda lim, c: _loss_measure(rpo, "s", c),
+    "unexpected_writes": lambda lim, c: _loss_measure(unexpected_writes, "writes", c),
     "rto": lambda lim, c: recovery_time(c.history, f=c.f, consecutive=c.consecutive, window=c.window),
     "rto_from_inject": lambda lim, c: recovery_time(c.history, f=c.f, consecutive=c.consecutive,
                                                     since="inject", window=c.window),

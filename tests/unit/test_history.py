@@ -171,3 +171,14 @@ def test_phase_of_an_invoke_time():
     w = FaultWindow("x", "down", "redis", 1.0, 3.0)
     assert [w.phase_of(t) for t in (0.99, 1.0, 2.99, 3.0)] == ["before", "during", "during", "after"]
     assert FaultWindow("x", "down", "redis", 1.0, None).phase_of(100.0) == "during"
+
+
+def test_write_jsonl_makes_missing_folders_and_writes_sorted_keys(tmp_path):
+    """Nested folders are created; each line is one op with its keys sorted (a stable diffable file)."""
+    h = History()
+    h.complete(h.invoke("client", "read", {"b": 1, "a": "é"}, time=1.0), "ok", time=1.5)
+    path = h.write_jsonl(tmp_path / "deep" / "er" / "history.jsonl")
+    lines = path.read_bytes().decode("utf-8").splitlines()
+    assert lines[0] == ('{"error": null, "f": "read", "index": 0, "invoke_index": null, "process": "client", '
+                        '"time": 1.0, "type": "invoke", "value": {"a": "\\u00e9", "b": 1}}')
+    assert History.read_jsonl(path).ops == h.ops

@@ -91,3 +91,38 @@ def test_assert_met_refuses_an_empty_list():
 def test_format_number(value, text):
     """Numbers render short, without trailing zeros."""
     assert format_number(value) == text
+
+
+def test_format_number_boundaries():
+    """One decimal from 100 up, three from 1, four below; no trailing zeros; nan and -0 readable."""
+    from harness.judging.verdicts import format_number
+    assert format_number(100.04) == "100" and format_number(99.9996) == "100"
+    assert format_number(1.23456) == "1.235" and format_number(0.123456) == "0.1235"
+    assert format_number(float("nan")) == "nan" and format_number(-0.00001) == "0"
+    assert format_number(250.0) == "250" and format_number(12.5) == "12.5" and format_number(0) == "0"
+
+
+def test_verdict_lines_name_the_relation_found():
+    """=, <=, >, < and >= as measured against the limit, with and without an explanation."""
+    from harness.judging.verdicts import Verdict
+    assert str(Verdict("o", "rto", 1.0, 1.0, "s", "pass", "")) == "PASS o rto: measured 1 s = limit 1 s"
+    assert str(Verdict("o", "rto", 1.0, 0.5, "s", "pass", "why")) == "PASS o rto: measured 0.5 s <= limit 1 s — why"
+    assert str(Verdict("o", "rto", 1.0, 2.0, "s", "fail", "")) == "FAIL o rto: measured 2 s > limit 1 s"
+    assert str(Verdict("o", "avail", 90.0, 80.0, "%", "fail", "")) == "FAIL o avail: measured 80 % < limit 90 %"
+    assert str(Verdict("o", "avail", 90.0, 95.0, "%", "pass", "")) == "PASS o avail: measured 95 % >= limit 90 %"
+
+
+def test_assert_met_lists_each_breach_on_its_own_line():
+    """The message counts the breaches and lists each verdict indented, one a line."""
+    from harness.judging.verdicts import Verdict, assert_met
+    bad = [Verdict("o", "rto", 1.0, 2.0, "s", "fail", ""), Verdict("o", "rpo", 0.0, 1.0, "s", "fail", "")]
+    with pytest.raises(AssertionError) as err:
+        assert_met(bad)
+    assert str(err.value) == ("2 of 2 objective limits failed:\n  FAIL o rto: measured 2 s > limit 1 s\n"
+                              "  FAIL o rpo: measured 1 s > limit 0 s")
+    with pytest.raises(AssertionError, match="^no verdicts to assert: the scenario checked no objective limit$"):
+        assert_met([])
+    unknown = [Verdict("o", "rto", 1.0, None, "s", "unknown", "nothing")]
+    assert_met(unknown)
+    with pytest.raises(AssertionError, match="^1 of 1 objective limits failed or unknown:\n  UNKNOWN o rto"):
+        assert_met(unknown, strict=True)

@@ -24,11 +24,10 @@ ELASTICSEARCH_REPO = "/usr/share/elasticsearch/snapshots"   # path.repo: snapsho
 # PostgreSQL answers an SSLRequest (length 8, code 80877103) with one byte, S or N, before any
 # authentication: how the fault probes see the path. Redis answers PING (PONG, or NOAUTH).
 POSTGRES_HELLO = struct.pack("!ii", 8, 80877103)
-# Open-loop clients keep a connection per lane, and every connect that timed out while the server
-# was frozen is still queued server-side when it thaws: at the image's default of 100 those fill
-# every slot and refuse new clients ("too many clients") for a second after a pause, which is the
-# workload's own storm, not the service's recovery. Room for the workloads' lanes and that queue.
-MAX_CONNECTIONS = 400
+# The image's default. Tried 400 (room for the connects queued while a paused server was frozen):
+# on thaw the server then forks a backend for each of them, which on 2 cores made recovery later,
+# not sooner, than refusing the excess ("too many clients"). Drills restore with the same value.
+MAX_CONNECTIONS = 100
 
 
 def postgres(args: Sequence[str] = (), *, data_tmpfs_mb: int | None = None,

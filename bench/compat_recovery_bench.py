@@ -186,7 +186,7 @@ def _start_legacy_server(stack: Any) -> tuple[Any, dict[str, Any]]:
             break
         except Exception:  # noqa: BLE001 - not up yet
             if time.monotonic() > deadline:
-                box.remove(force=True)
+                box.remove(force=True, v=True)
                 raise
             time.sleep(0.2)
     port = int(box.ports[f"{LEGACY_PROXY_PORT}/tcp"][0]["HostPort"])
@@ -224,7 +224,7 @@ def main() -> int:
                 table.append((name, "flood" if flood else "no flood", rounds))
     finally:
         if legacy is not None:
-            legacy.remove(force=True)
+            legacy.remove(force=True, v=True)
         stack.close()
         remove_run(client, run_id)
 

@@ -37,9 +37,11 @@ from harness.stack.labels import new_run_id, run_labels  # noqa: E402
 def bare_start(client, image: str, run_id: str) -> float:
     """Create, start and wait for a container that runs `true`: the engine's floor."""
     began = time.monotonic()
-    client.containers.run(image, ["true"], labels=run_labels(run_id), remove=True,
-                          entrypoint=[])
-    return time.monotonic() - began
+    box = client.containers.run(image, ["true"], labels=run_labels(run_id), detach=True, entrypoint=[])
+    box.wait()
+    took = time.monotonic() - began
+    box.remove(force=True, v=True)   # with its anonymous volumes (the image may declare VOLUME)
+    return took
 
 
 def _probe_until(probe, limit_s: float = 60.0) -> None:

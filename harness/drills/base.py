@@ -128,7 +128,7 @@ class Drill(ABC):
                     if m.get("Type") == "volume" and m.get("Destination") == data_dir]
             box.remove(force=True, v=True)
             if self._tools is not None and set(data) & set(self._tool_volumes()):
-                self._tools.remove(force=True)      # the sidecar held the data volume: let it go
+                self._tools.remove(force=True, v=True)   # the sidecar held the data volume: let it go
                 self._tools = None
             self.destroyed = True
             for name in data:

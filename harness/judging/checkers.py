@@ -12,8 +12,9 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
   attempted or definitely failed.
 - RPO in seconds: from the invoke of the oldest lost acknowledged write to the completion of the
   newest lost one (the span of acknowledged work that is gone); 0 when nothing is lost.
-- recovery time (``rto``): from the heal (``healed_at``) to the ok completion of the first of
-  ``consecutive`` client ops in a row (invoke order, invoked at/after the heal) that completed ok.
+- recovery time (``rto``): from the start of the heal (``heal_began_at``: the restart, unpause or
+  proxy enable was asked for) to the earliest ok completion among the first ``consecutive`` client
+  ops in a row (invoke order, invoked at/after that start) that completed ok.
   ``rto_from_inject`` counts from ``injected_at`` and only from the first failed op after it.
 - availability / error rate / latency quantiles per phase: see harness/judging/phases.py (re-exported
   here); an op's phase is decided by its invoke time, never-completed ops are errors, and a
@@ -202,7 +203,8 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
         return seconds(None, f"no fault {fault or ''} was injected in the history".replace("  ", " "))
     if since == "heal" and window.healed_at is None:
         return seconds(None, f"fault {window.name} was never healed")
-    ref = window.healed_at if since == "heal" else window.injected_at
+    ref = window.recovery_from if since == "heal" else window.injected_at
+    assert ref is not None
     pairs = [p for p in client_pairs(history, f) if p[0].time >= ref]
     if not pairs:
         return seconds(None, f"no client op invoked after the {since} at {_t(ref)}")
@@ -216,9 +218,12 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
         end = history.end_time()
         return seconds(None, f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
                        f"history ends at {_t(end)}", at_least=end - ref)
-    done = pairs[start][1]
-    return seconds(done.time - ref, f"{window.name} {since} at {_t(ref)}, first of {consecutive} ok ops "
-                   f"in a row completed at {_t(done.time)}")
+    # served again at the earliest ok completion of the streak: an op invoked just before the
+    # service came back may complete after ops invoked later (it waited in the restarting server)
+    done = min(p[1].time for p in pairs[start:start + consecutive])
+    began = "began at" if since == "heal" and window.heal_began_at is not None else "at"
+    return seconds(done - ref, f"{window.name} {since} {began} {_t(ref)}, {consecutive} ok ops in a row, "
+                   f"the first served at {_t(done)}")
 
 
 def slow_limit_ms(history: History, window: FaultWindow, f: FOp = None) -> tuple[float | None, str]:

@@ -6,6 +6,9 @@ A window opens at the *invoke* of a nemesis ``inject`` that completed ``ok`` (th
 injecting) and closes at the ``ok`` *completion* of the matching ``heal`` (the heal was
 confirmed), so ``[injected_at, healed_at]`` covers every moment the fault may have been in
 effect. An inject that failed opens no window; a fault never healed has ``healed_at=None``.
+``heal_began_at`` is the heal's invoke (the restart, unpause or proxy enable was asked for):
+recovery times count from there, since clients wait through the heal itself (a container
+restart takes the engine about half a second before the service even starts).
 A window is *shown in effect* when its fault's ``probe`` op (written right after the inject, see
 harness/faults/base.py) completed ``ok``; its ``evidence`` is the probe's line, or why the fault
 could not be shown (a failed probe, or none recorded).
@@ -48,6 +51,12 @@ class FaultWindow:
     healed_at: float | None
     in_effect: bool = False
     evidence: str = "no probe of its effect was recorded"
+    heal_began_at: float | None = None  # the heal's invoke (e.g. the restart was asked for)
+
+    @property
+    def recovery_from(self) -> float | None:
+        """Where recovery is counted from: the start of the heal (``healed_at`` if not recorded)."""
+        return self.healed_at if self.heal_began_at is None else self.heal_began_at
 
     @property
     def duration_s(self) -> float | None:
@@ -91,9 +100,10 @@ class _Open:
     in_effect: bool = False
     evidence: str = "no probe of its effect was recorded"
 
-    def window(self, healed_at: float | None) -> FaultWindow:
-        return FaultWindow(self.name, self.kind, self.target, self.inject.time, healed_at,
-                           self.in_effect, self.evidence)
+    def window(self, heal: tuple[Op, Op] | None) -> FaultWindow:
+        return FaultWindow(self.name, self.kind, self.target, self.inject.time,
+                           None if heal is None else heal[1].time, self.in_effect, self.evidence,
+                           None if heal is None else heal[0].time)
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
@@ -118,7 +128,7 @@ def fault_windows(history: History) -> list[FaultWindow]:
         if invoke.f == "inject":
             open_.append(_Open(invoke, name, _field(invoke.value, "kind"), _field(invoke.value, "target")))
         elif invoke.f == "heal" and (k := latest(name)) is not None:
-            done.append((open_[k].inject, open_.pop(k).window(completion.time)))
+            done.append((open_[k].inject, open_.pop(k).window((invoke, completion))))
     done += [(o.inject, o.window(None)) for o in open_]
     return [w for _, w in sorted(done, key=lambda item: item[0].index)]
 

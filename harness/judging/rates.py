@@ -183,11 +183,13 @@ def limit_span(history: History, limit: Limit, *, f: FOp = None, fault: str | No
     if metric in ("rto", "steady_state_after_heal"):
         if window.healed_at is None:
             return None
+        lo = window.healed_at if metric == "steady_state_after_heal" else window.recovery_from
+        assert lo is not None
         if measured is None:
-            return span_rate(history, window.healed_at, float("inf"), f=f, label=f"after {window.name}")
-        hi = window.healed_at + max(measured, 0.0)
-        return span_rate(history, window.healed_at, hi + 1e-9, f=f,
-                         label=f"between the heal and the recovery (t={format_number(window.healed_at)}.."
+            return span_rate(history, lo, float("inf"), f=f, label=f"after {window.name}")
+        hi = lo + max(measured, 0.0)
+        return span_rate(history, lo, hi + 1e-9, f=f,
+                         label=f"between the heal and the recovery (t={format_number(lo)}.."
                                f"{format_number(hi)} s)")
     if metric == "rto_from_inject":
         hi = end if measured is None else window.injected_at + max(measured, 0.0)

@@ -9,7 +9,8 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
                HttpProbe, read_back_postgres, read_back_redis, ElasticsearchIndexes,
                ElasticsearchSearches, read_back_elasticsearch
-    drills     Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisRdbDrill, RedisAofDrill
+    drills     Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisRdbDrill, RedisAofDrill,
+               ElasticsearchSnapshotDrill
     history    History, Op, now
     judging    check, load_objectives, Objectives, Objective, Verdict, assert_met
     errors     HarnessError and its subclasses
@@ -20,7 +21,8 @@ Each noun of the model has one folder: ``stack/``, ``faults/``, ``workloads/``, 
 use. ``tests/unit/test_layout.py`` keeps the arrows one way.
 """
 
-from harness.drills import Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisAofDrill, RedisRdbDrill
+from harness.drills import (Drill, ElasticsearchSnapshotDrill, PostgresLogicalDrill, PostgresPitrDrill, RedisAofDrill,
+                            RedisRdbDrill)
 from harness.errors import (ConfigError, DrillError, EngineUnavailable, FaultError, HarnessError,
                             ImageUnavailable, PortInUse, ServiceNotReady)
 from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRecord, Kill, Latency, LimitData,
@@ -36,7 +38,7 @@ from harness.workloads import (HttpProbe, PostgresInserts, PostgresReads, RedisR
 
 __all__ = [
     "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "Drill", "DrillError",
-    "ElasticsearchIndexes", "ElasticsearchSearches", "EngineUnavailable",
+    "ElasticsearchIndexes", "ElasticsearchSearches", "ElasticsearchSnapshotDrill", "EngineUnavailable",
     "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",
     "Pause", "PortInUse", "PostgresInserts", "PostgresLogicalDrill", "PostgresPitrDrill", "PostgresReads",

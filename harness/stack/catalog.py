@@ -67,7 +67,7 @@ def elasticsearch(*, heap_mb: int = 512) -> ServiceSpec:
                      "ES_JAVA_OPTS": f"-Xms{heap_mb}m -Xmx{heap_mb}m", "path.repo": ELASTICSEARCH_REPO,
                      "action.destructive_requires_name": "false",
                      "cluster.routing.allocation.disk.threshold_enabled": "false"},
-        volumes={"data": ELASTICSEARCH_DATA},
+        volumes={"data": ELASTICSEARCH_DATA, "snapshots": ELASTICSEARCH_REPO},
         ready=Ready.http("/_cluster/health?wait_for_status=yellow&timeout=1s"),
         data_dir=ELASTICSEARCH_DATA, hello=b"GET / HTTP/1.0\r\n\r\n", proxy_port=19200,
         ready_timeout_s=180.0)

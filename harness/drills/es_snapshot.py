@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from harness.drills.base import BACKUP, COPY, Drill
-from harness.drills.containers import exec_ok
+from harness.drills.containers import exec_ok, owned_volume
 from harness.errors import DrillError
 from harness.history import History
 from harness.stack.catalog import ELASTICSEARCH_REPO, elasticsearch
@@ -85,20 +85,13 @@ class ElasticsearchSnapshotDrill(Drill):
 
     def __init__(self, stack: Any, history: History, *, indices: str = "*") -> None:
         self.es = stack.elasticsearch
-        box = self.es.container
-        box.reload()
-        found = [m["Name"] for m in box.attrs["Mounts"] if m.get("Destination") == ELASTICSEARCH_REPO]
-        if not found:
-            raise DrillError(f"the stack's Elasticsearch has no snapshot volume at {ELASTICSEARCH_REPO}",
-                             where="ElasticsearchSnapshotDrill(stack, ...)",
-                             fix="build the stack with stack_factory(ElasticsearchSnapshotDrill.stack_options())")
-        self.repo_volume = found[0]
+        self.repo_volume = owned_volume(self.es.container, ELASTICSEARCH_REPO, what="snapshot",
+                                        drill="ElasticsearchSnapshotDrill", owner=ES_UID)
         super().__init__(stack, history)
         self.indices = indices
         self.fingerprint: dict[str, Any] = {}
         self.volume = None
         self.restored = None
-        box.exec_run(["chown", ES_UID, ELASTICSEARCH_REPO], user="root")   # a new volume arrives root-owned
 
     def _tool_volumes(self) -> dict[str, str]:
         return {} if self.destroyed else {self.repo_volume: "/source:ro"}

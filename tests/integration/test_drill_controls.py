@@ -11,6 +11,7 @@ from harness.drills import PostgresLogicalDrill, PostgresPitrDrill, RedisAofDril
 from harness.drills.containers import DRILL_LABEL
 from harness.errors import DrillError
 from harness.judging.checkers import check
+from harness.stack.labels import RUN_LABEL
 from harness.judging.drills import drill_runs
 from harness.judging.objectives import Objective, parse_limit
 from harness.workloads.clients import read_back_postgres
@@ -234,3 +235,14 @@ def test_drills_leave_no_dangling_volume(stack_factory, history, docker_client):
     stack.close()                                   # idempotent; the fixture closes it again
     added = {v.name for v in docker_client.volumes.list(filters={"dangling": True})} - before
     assert added == set(), f"dangling volumes left: {sorted(added)}"
+
+
+def test_a_pitr_drill_on_a_stack_without_its_archive_says_how_to_build_one(stack_factory, history, docker_client):
+    """Bad input: a PITR drill on a default stack (no WAL archive) is one line naming the fix, and
+    the drill made nothing."""
+    stack = stack_factory()
+    with pytest.raises(DrillError, match=r"no WAL archive volume at /var/lib/postgresql/wal-archive.*"
+                                         r"PostgresPitrDrill\.stack_options\(\)") as err:
+        PostgresPitrDrill(stack, history)
+    assert "\n" not in str(err.value)
+    assert docker_client.volumes.list(filters={"label": [DRILL_LABEL, f"{RUN_LABEL}={stack.run_id}"]}) == []

@@ -7,6 +7,7 @@ The pytest plugin fills a :class:`RunRecord` of :class:`ScenarioRecord` s (``rec
     history.jsonl   every scenario's ops, one JSON object a line, each with a "scenario" field
     summary.md      for people: run header, scenario table, every FAIL/unknown verdict explained
     timeline.html   one self-contained chart per scenario (harness/report/timeline.py)
+    junit.xml       one test case per scenario, its verdicts as properties (harness/report/junit.py)
 
 The folder is rendered into a hidden temporary sibling and renamed into place, so a crash never leaves
 a half-written report; then ``reports/latest`` is pointed at the newest run (a symlink replaced
@@ -32,6 +33,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.report import timeline
+from harness.report.junit import render_junit
 from harness.report.records import (NO_EVIDENCE, OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord,
                                     comparison, drills_from_ops, normalised, num_text, one_line, shown_outcome,
                                     verdict_dict, verdict_line)
@@ -171,6 +173,7 @@ def write_report(reports_root: Path, run: RunRecord) -> Path:
             "history.jsonl": _history_jsonl(run),
             "summary.md": _summary_md(run),
             "timeline.html": timeline.render_html(run, verdict_line=verdict_line, status=status),
+            "junit.xml": render_junit(run, [junit_properties(s) for s in run.scenarios]),
         }
         for name, text in files.items():
             _write_file(tmp / name, text)

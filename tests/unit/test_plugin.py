@@ -395,3 +395,18 @@ def test_draw():
         return next(line.split("DRAW", 1)[1].split()[0] for line in result.outlines if "DRAW" in line)
 
     assert draw("7") == draw("7") != draw("8")
+
+
+def test_every_run_writes_junit_xml_with_verdict_properties(inner: pytest.Pytester) -> None:
+    """No flag needed: reports/<run-id>/junit.xml holds the scenario with its verdicts as properties."""
+    import xml.etree.ElementTree as ET
+
+    write_scenario(inner, BREACHED)
+    result = run(inner)
+    junit = inner.path / "reports" / header(result)["run"] / "junit.xml"
+    [case] = ET.parse(junit).getroot().findall("./testsuite/testcase")
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    rto = next(k.rsplit(".", 1)[0] for k, v in props.items() if k.endswith(".metric") and v == "rto")
+    assert props[f"{rto}.validity"] == "fail" and props[f"{rto}.objective"] == "demo-recovery"
+    assert float(props[f"{rto}.measured"]) > float(props[f"{rto}.limit"]) and props[f"{rto}.unit"] == "s"
+    assert case.find("failure") is not None

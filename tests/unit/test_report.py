@@ -211,7 +211,7 @@ def test_rewriting_a_run_replaces_its_folder(tmp_path):
     assert _load(run_dir)["scenarios"][0]["id"] == "second::t"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20261129T014501-aaaa", "latest"]
     assert sorted(p.name for p in run_dir.iterdir()) == \
-        ["history.jsonl", "report.json", "summary.md", "timeline.html"]
+        ["history.jsonl", "junit.xml", "report.json", "summary.md", "timeline.html"]
 
 
 def test_a_run_id_that_is_not_a_folder_name_is_refused(tmp_path):

@@ -33,6 +33,11 @@ from harness.stack.engine import connect, engine_info
 from harness.stack.images import SPECS, resolve
 
 
+class ObjectiveBreached(AssertionError):
+    """An objective's limit failed (or, in sign-off, is unknown): pytest prints the verdict lines, the
+    owner and the runbook and the scenario line that judged, never a traceback into the harness."""
+
+
 @pytest.fixture(scope="session")
 def harness_run(request: pytest.FixtureRequest) -> RunState:
     """The run's settings, objectives and environment."""
@@ -176,7 +181,7 @@ def judge(request: pytest.FixtureRequest, harness_run: RunState) -> Any:
             assert_met(verdicts, strict=harness_run.settings.sign_off)
         except AssertionError as breach:
             runbook = f"; runbook: {objective.runbook}" if objective.runbook else ""
-            raise AssertionError(f"{breach}\n  owner: {objective.owner}{runbook}") from None
+            raise ObjectiveBreached(f"{breach}\n  owner: {objective.owner}{runbook}") from None
         return verdicts
 
     return judge_

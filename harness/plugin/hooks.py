@@ -23,8 +23,9 @@ from harness.errors import ConfigError  # noqa: E402
 from harness.judging.objectives import load_objectives  # noqa: E402
 from harness.judging.rates import rates_by_process  # noqa: E402
 from harness.judging.verdicts import Verdict  # noqa: E402
-from harness.plugin.fixtures import (_session_stack, docker_client, harness_run, history,  # noqa: E402,F401
-                                     images, judge, objectives, stack, stack_factory, stack_services)
+from harness.plugin.fixtures import (ObjectiveBreached, _session_stack, docker_client,  # noqa: E402,F401
+                                     harness_run, history, images, judge, objectives, stack,
+                                     stack_factory, stack_services)
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402
@@ -97,6 +98,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(ObjectiveBreached):
+        report.longrepr = _breach_repr(call.excinfo)
     data = item.stash.get(DATA, None)
     if report.when == "call" and not report.skipped:
         data = data_of(item)
@@ -104,6 +107,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" or (report.when == "setup" and not report.passed):
         _record(item, report, data)
     return report
+
+
+def _breach_repr(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    """The verdict lines, owner and runbook, and where the scenario judged: no harness frames."""
+    harness_dir = str(Path(__file__).resolve().parents[1])
+    scenario = [e for e in excinfo.traceback if not str(e.path).startswith(harness_dir)]
+    where = (f"\n  judged at {os.path.relpath(scenario[-1].path)}:{scenario[-1].lineno + 1}"
+             if scenario else "")
+    excinfo.value.args = (f"{excinfo.value}{where}",)
+    longrepr = excinfo.getrepr(style="value")
+    first = next((line.strip() for line in str(excinfo.value).splitlines()
+                  if line.strip().startswith(("FAIL ", "UNKNOWN "))), None)
+    crash = getattr(longrepr, "reprcrash", None)
+    if first and crash is not None:   # the short summary line: the first breached verdict
+        crash.message = first
+    return longrepr
 
 
 def _unjudged(item: pytest.Item, data: ScenarioData) -> list[Verdict]:

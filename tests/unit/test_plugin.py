@@ -410,3 +410,32 @@ def test_every_run_writes_junit_xml_with_verdict_properties(inner: pytest.Pytest
     assert props[f"{rto}.validity"] == "fail" and props[f"{rto}.objective"] == "demo-recovery"
     assert float(props[f"{rto}.measured"]) > float(props[f"{rto}.limit"]) and props[f"{rto}.unit"] == "s"
     assert case.find("failure") is not None
+
+
+def test_a_breach_prints_as_a_verdict_without_harness_frames(inner: pytest.Pytester) -> None:
+    """The failure pytest prints is the verdict lines, owner, runbook and the judging line of the
+    scenario: no source or frame of the harness's own code, and the short summary names the verdict."""
+    write_scenario(inner, BREACHED)
+    result = run(inner)
+    out = "\n".join(result.outlines)
+    failure = out.split(" FAILURES ")[1].split(" verdicts ")[0]
+    assert "FAIL demo-recovery rto: measured" in failure
+    assert "owner: team-test; runbook: docs/runbooks/demo.md" in failure
+    assert "judged at test_scenario.py:" in failure
+    for internal in ("harness/", "fixtures.py", "def judge_", "raise ", "Traceback", "AssertionError"):
+        assert internal not in failure, failure
+    assert any(line.startswith("FAILED test_scenario.py::test_recovers_slowly - FAIL demo-recovery rto")
+               for line in result.outlines), out
+
+
+def test_a_breach_is_still_an_assertion_error_to_the_scenario(inner: pytest.Pytester) -> None:
+    """A negative control can still expect the breach with ``pytest.raises(AssertionError)``."""
+    write_scenario(inner, """
+import pytest
+
+def test_expects_the_breach(history, judge):
+    record(history, fail_after_heal_s=1.5)
+    with pytest.raises(AssertionError, match="FAIL demo-recovery rto"):
+        judge("demo-recovery", f="read")
+""")
+    run(inner).assert_outcomes(passed=1)

@@ -193,6 +193,7 @@ def _start_stack(build: Any, harness_run: RunState) -> Any:
     except HarnessError as err:
         error = err   # fail/skip outside the except: no chained exception printed twice
     else:
+        harness_run.secrets.update(built.secrets())
         harness_run.environment.setdefault("images", {}).update(
             {name: _image_dict(image) for name, image in built.resolved.items()})
         return built

@@ -205,7 +205,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                        finished_at=iso_now(), seed=run.settings.seed,
                        environment=run.environment,
                        objectives_file=str(run.settings.objectives_path),
-                       scenarios=run.scenarios, strict=run.settings.sign_off)
+                       scenarios=run.scenarios, strict=run.settings.sign_off,
+                       redact=tuple(run.secrets))
     if run.scenarios and not config.getoption("no_report"):
         run.report_dir = write_report(run.settings.reports_dir, record)
     go, reasons = go_no_go(record, strict=run.settings.sign_off)

@@ -44,6 +44,7 @@ class RunState:
     client: Any = None
     report_dir: Path | None = None
     no_go: list[str] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)  # every stack's generated passwords: kept out of the report
 
 
 RUN = pytest.StashKey[RunState]()

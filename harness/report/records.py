@@ -55,6 +55,7 @@ class RunRecord:
     objectives_file: str
     scenarios: list[ScenarioRecord] = field(default_factory=list)
     strict: bool = False
+    redact: tuple[str, ...] = field(default=(), repr=False)  # the run's generated passwords: never written
 
 
 # ---------------------------------------------------------------- normalising records

@@ -10,7 +10,8 @@ The pytest plugin fills a :class:`RunRecord` of :class:`ScenarioRecord` s (``rec
     junit.xml       one test case per scenario, its verdicts as properties (harness/report/junit.py)
 
 The folder is rendered into a hidden temporary sibling and renamed into place, so a crash never leaves
-a half-written report; then ``reports/latest`` is pointed at the newest run (a symlink replaced
+a half-written report; every file passes through ``redact.redact`` (the run's passwords and any
+credentials inside URLs become ``***``); then ``reports/latest`` is pointed at the newest run (a symlink replaced
 atomically, or a text file holding the run id where symlinks fail). ``verdict_line``, ``go_no_go`` and
 ``junit_properties`` serve the terminal summary, the strict sign-off and the junit XML.
 
@@ -34,6 +35,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.report import timeline
 from harness.report.junit import render_junit
+from harness.report.redact import redact
 from harness.report.records import (NO_EVIDENCE, OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord,
                                     comparison, drills_from_ops, normalised, num_text, one_line, shown_outcome,
                                     verdict_dict, verdict_line)
@@ -176,7 +178,7 @@ def write_report(reports_root: Path, run: RunRecord) -> Path:
             "junit.xml": render_junit(run, [junit_properties(s) for s in run.scenarios]),
         }
         for name, text in files.items():
-            _write_file(tmp / name, text)
+            _write_file(tmp / name, redact(text, run.redact))
         os.chmod(tmp, 0o755)
         if final.exists():  # re-rendering a run: swap the old folder out, then drop it
             old = reports_root / f".{run.run_id}.{secrets.token_hex(4)}.old"

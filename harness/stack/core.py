@@ -197,6 +197,10 @@ class Stack:
                 pass
             self._network = None
 
+    def secrets(self) -> tuple[str, ...]:
+        """The passwords generated for this stack's services (the report keeps them out of evidence)."""
+        return tuple(self._passwords.values())
+
     def bind(self, history: History | None, fault_records: list[Any] | None) -> None:
         """Record the next scenario's faults into ``history`` and ``fault_records``."""
         self.history = history

@@ -132,6 +132,7 @@ def stack(_session_stack: dict[str, Any], harness_run: RunState, request: pytest
     request.node.user_properties.append(("stack_reset_s", f"{elapsed:.3f}"))
     current.bind(data.history, data.fault_records)
     data.used_stack = True
+    data.stacks.append(current)
     yield current
     current.bind(None, None)
 
@@ -156,6 +157,7 @@ def stack_factory(docker_client: Any, images: dict[str, Any], harness_run: RunSt
                                            progress=say), harness_run)
         built.bind(data.history, data.fault_records)
         data.used_stack = True
+        data.stacks.append(built)
         made.append(built)
         return built
 

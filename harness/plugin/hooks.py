@@ -157,13 +157,29 @@ def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | N
         faults=[r.to_dict() for r in data.fault_records],
         verdicts=[v.to_dict() for v in data.verdicts],
         ops=[op.to_dict() for op in data.history.ops],
-        error=_one_line(report) if report.failed else None, rates=_rates(data))
+        error=_one_line(report) if report.failed else None, rates=_rates(data),
+        logs=_logs(data) if report.failed or any(v.validity == "fail" for v in data.verdicts) else {})
     scenario_like = bool(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())))
     if data.used_stack or data.verdicts or (outcome == "skipped" and scenario_like):
         run.scenarios.append(record)
         for key, value in junit_properties(record):
             item.user_properties.append((key, value))
         run.verdict_lines += [verdict_line(v, item.nodeid) for v in record.verdicts]
+
+
+LOG_LINES = 200  # the last lines of each container's log kept for a failed or breached scenario
+
+
+def _logs(data: ScenarioData) -> dict[str, str]:
+    """Every container log of the scenario's stacks; a crash here never costs the report."""
+    logs: dict[str, str] = {}
+    for n, stack in enumerate(data.stacks):
+        try:
+            found = stack.container_logs(LOG_LINES)
+        except Exception as exc:  # noqa: BLE001
+            found = {"stack": f"(logs unavailable: {type(exc).__name__}: {exc})"}
+        logs |= {(name if n == 0 else f"{name}-stack{n + 1}"): text for name, text in found.items()}
+    return logs
 
 
 def _rates(data: ScenarioData) -> dict:

@@ -29,6 +29,7 @@ class ScenarioData:
     fault_records: list[Any] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     used_stack: bool = False
+    stacks: list[Any] = field(default_factory=list)  # the stacks it used: their logs are saved if it fails
 
 
 @dataclass

@@ -7,6 +7,7 @@ The pytest plugin fills a :class:`RunRecord` of :class:`ScenarioRecord` s (``rec
     history.jsonl   every scenario's ops, one JSON object a line, each with a "scenario" field
     summary.md      for people: run header, scenario table, every FAIL/unknown verdict explained
     timeline.html   one self-contained chart per scenario (harness/report/timeline.py)
+    logs/<n>-<test>/<service>.log   for a failed or breached scenario, the last lines of each container
     junit.xml       one test case per scenario, its verdicts as properties (harness/report/junit.py)
 
 The folder is rendered into a hidden temporary sibling and renamed into place, so a crash never leaves
@@ -37,7 +38,7 @@ from harness.report import timeline
 from harness.report.junit import render_junit
 from harness.report.redact import redact
 from harness.report.records import (NO_EVIDENCE, OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord,
-                                    comparison, drills_from_ops, normalised, num_text, one_line, shown_outcome,
+                                    comparison, drills_from_ops, log_paths, normalised, num_text, one_line, shown_outcome,
                                     verdict_dict, verdict_line)
 
 
@@ -93,7 +94,8 @@ def _document(run: RunRecord) -> dict:
         "scenarios": [{"id": s.id, "outcome": s.outcome, "skip_reason": s.skip_reason,
                        "faults": s.faults, "verdicts": s.verdicts, "duration_s": s.duration_s,
                        "error": s.error, "ops_count": len(s.ops), "rates": s.rates,
-                       "drills": drills_from_ops(s.ops)} for s in run.scenarios],
+                       "drills": drills_from_ops(s.ops), "logs": log_paths(n, s)}
+                      for n, s in enumerate(run.scenarios, start=1)],
         "objectives_file": run.objectives_file, "strict": run.strict,
         "summary": {"scenarios": len(run.scenarios), **counts,
                     "verdicts": {x: sum(v["validity"] == x for v in verdicts) for x in VALIDITIES},
@@ -135,6 +137,13 @@ def _summary_md(run: RunRecord) -> str:
         lines += [f"- `{_cell(s.id)}`" for s in blind]
     lines += ["", "## Why not go" if reasons else "## Nothing blocks sign-off", ""]
     lines += [f"- {one_line(r)}" for r in reasons]
+    with_logs = [(n, s) for n, s in enumerate(run.scenarios, start=1) if s.logs]
+    if with_logs:
+        lines += ["", "## Container logs of failed scenarios", "",
+                  "The last lines of every container of the scenario's stack, saved when it failed or breached:", ""]
+        lines += [f"- `{_cell(s.id)}`: " + ", ".join(f"[{_cell(service)}]({path})"
+                                                    for service, path in log_paths(n, s).items())
+                  for n, s in with_logs]
     problems = [(s, v) for s in run.scenarios for v in s.verdicts if v["validity"] != "pass"]
     if problems:
         lines += ["", "## FAIL and unknown verdicts", ""]
@@ -177,7 +186,11 @@ def write_report(reports_root: Path, run: RunRecord) -> Path:
             "timeline.html": timeline.render_html(run, verdict_line=verdict_line, status=status),
             "junit.xml": render_junit(run, [junit_properties(s) for s in run.scenarios]),
         }
+        for n, s in enumerate(run.scenarios, start=1):   # container logs of failed scenarios
+            for service, path in log_paths(n, s).items():
+                files[path] = s.logs[service]
         for name, text in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             _write_file(tmp / name, redact(text, run.redact))
         os.chmod(tmp, 0o755)
         if final.exists():  # re-rendering a run: swap the old folder out, then drop it

@@ -57,6 +57,10 @@ def test_redis_outage_breaches(stack, history, judge):
     judge("scratch-impossible-recovery", f="read")
 
 
+def test_passes_quietly(stack, history):
+    keep_secrets(stack)
+
+
 def test_error_names_a_dsn(stack, history):
     keep_secrets(stack)
     raise RuntimeError(f"could not talk to {stack.postgres.url} (simulated client error)")
@@ -116,3 +120,25 @@ def test_no_password_in_any_file_of_a_real_run(scratch_run, tmp_path):
     planted.mkdir()
     (planted / "summary.md").write_text((run_dir / "summary.md").read_text() + f"\n{passwords[0]}\n")
     assert leaks(planted, passwords) == [f"summary.md: password {passwords[0][:3]}..."]
+
+
+def test_a_failed_scenario_keeps_every_container_log_beside_the_report(scratch_run):
+    """Each failed scenario (a breach, an error) has the last lines of every container of its stack
+    saved under logs/, linked from report.json, summary.md and the timeline; a passing one has none."""
+    run_dir, _, _ = scratch_run
+    doc = json.loads((run_dir / "report.json").read_text())
+    by_name = {s["id"].split("::")[-1]: s for s in doc["scenarios"]}
+    assert by_name["test_passes_quietly"]["outcome"] == "passed" and by_name["test_passes_quietly"]["logs"] == {}
+    summary = (run_dir / "summary.md").read_text()
+    timeline = (run_dir / "timeline.html").read_text()
+    for name in ("test_redis_outage_breaches", "test_error_names_a_dsn"):
+        logs = by_name[name]["logs"]
+        assert by_name[name]["outcome"] == "failed"
+        assert {"postgres", "redis", "toxiproxy"} <= set(logs), logs
+        for service, path in logs.items():
+            text = (run_dir / path).read_text()
+            assert text.strip(), f"{path} is empty"
+            assert f"[{service}]({path})" in summary
+            assert f'href="{path}"' in timeline
+        assert "database system is ready to accept connections" in (run_dir / logs["postgres"]).read_text()
+        assert "Ready to accept connections" in (run_dir / logs["redis"]).read_text()

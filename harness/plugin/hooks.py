@@ -8,6 +8,7 @@ kept between hooks is in ``harness/plugin/session.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -24,8 +25,8 @@ from harness.judging.objectives import load_objectives  # noqa: E402
 from harness.judging.rates import rates_by_process  # noqa: E402
 from harness.judging.verdicts import Verdict  # noqa: E402
 from harness.plugin.fixtures import (ObjectiveBreached, _session_stack, docker_client,  # noqa: E402,F401
-                                     harness_run, history, images, judge, objectives, stack,
-                                     stack_factory, stack_services)
+                                     harness_run, history, images, judge, objectives,
+                                     stack, stack_factory, stack_services)
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402
@@ -42,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="pre-release sign-off: any skip, breach or unknown verdict is a no-go")
     group.addoption("--reports-dir", metavar="DIR", help="where run reports go (default reports/)")
     group.addoption("--no-report", action="store_true", default=False, help="write no run report")
+    group.addoption("--keep-runs", metavar="N", default=None,
+                    help="run folders kept under the reports dir, older ones pruned (default 30)")
 
 
 MARKERS = (
@@ -58,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.resolve(
             rootdir=Path(config.rootpath), objectives=config.getoption("objectives"),
             seed=config.getoption("seed"), sign_off=config.getoption("sign_off"),
-            reports_dir=config.getoption("reports_dir"))
+            reports_dir=config.getoption("reports_dir"), keep_runs=config.getoption("keep_runs"))
         objectives = load_objectives(settings.objectives_path)
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
@@ -92,7 +95,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Seed ``random`` per scenario from the run's seed and the node id (reproducible choices)."""
-    random.seed(f"{item.config.stash[RUN].settings.seed}:{item.nodeid}")
+    random.seed(_seed_of(item))
+
+
+def _seed_of(item: pytest.Item) -> str:
+    return f"{item.config.stash[RUN].settings.seed}:{item.nodeid}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -158,7 +165,8 @@ def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | N
         verdicts=[v.to_dict() for v in data.verdicts],
         ops=[op.to_dict() for op in data.history.ops],
         error=_one_line(report) if report.failed else None, rates=_rates(data),
-        logs=_logs(data) if report.failed or any(v.validity == "fail" for v in data.verdicts) else {})
+        logs=_logs(data) if report.failed or any(v.validity == "fail" for v in data.verdicts) else {},
+        seed=_seed_of(item))
     scenario_like = bool(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())))
     if data.used_stack or data.verdicts or (outcome == "skipped" and scenario_like):
         run.scenarios.append(record)
@@ -222,13 +230,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                        environment=run.environment,
                        objectives_file=str(run.settings.objectives_path),
                        scenarios=run.scenarios, strict=run.settings.sign_off,
-                       redact=tuple(run.secrets))
+                       redact=tuple(run.secrets), commit=run.settings.commit)
     if run.scenarios and not config.getoption("no_report"):
-        run.report_dir = write_report(run.settings.reports_dir, record)
+        run.report_dir = write_report(run.settings.reports_dir, record, keep_runs=run.settings.keep_runs)
     go, reasons = go_no_go(record, strict=run.settings.sign_off)
     run.no_go = [] if go else reasons
     if run.settings.sign_off and not go and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _regression_lines(report_dir: Path) -> list[str]:
+    try:
+        doc = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+        return [str(r["line"]) for r in doc.get("regressions", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -246,6 +262,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if run.report_dir is not None:
         terminalreporter.write_line(f"harness report: {run.report_dir}/summary.md "
                                     f"(timeline: {run.report_dir}/timeline.html)")
+        for line in _regression_lines(run.report_dir):
+            terminalreporter.write_line(line, yellow=True)
+        terminalreporter.write_line(f"trends: {run.report_dir.parent / 'trends.html'}")
     if run.settings.sign_off:
         verdict = "GO" if not run.no_go else "NO-GO: " + "; ".join(run.no_go)
         terminalreporter.write_line(f"sign-off: {verdict}")

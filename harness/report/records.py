@@ -38,6 +38,8 @@ class ScenarioRecord:
     error: str | None = None  # one-line failure message
     rates: dict = field(default_factory=dict)  # {process: {phase: achieved-rate record}} (judging/rates.py)
     logs: dict = field(default_factory=dict)  # {service: last container log lines}, failed scenarios only
+    repeat: int | None = None  # 1..N under --repeat N, else None
+    seed: str | None = None  # what ``random`` was seeded with for this scenario (and repeat)
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -57,6 +59,7 @@ class RunRecord:
     objectives_file: str
     scenarios: list[ScenarioRecord] = field(default_factory=list)
     strict: bool = False
+    commit: str | None = None  # the source commit the run tested, when known
     redact: tuple[str, ...] = field(default=(), repr=False)  # the run's generated passwords: never written
 
 

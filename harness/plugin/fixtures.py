@@ -109,6 +109,12 @@ def _session_stack(docker_client: Any, images: dict[str, Any], harness_run: RunS
 
 
 @pytest.fixture
+def harness_repeat(request: pytest.FixtureRequest) -> int:
+    """Which repeat this is (1..N) under ``--repeat N``; parametrised by the plugin, 1 otherwise."""
+    return int(getattr(request, "param", 1))
+
+
+@pytest.fixture
 def history(request: pytest.FixtureRequest) -> History:
     """This scenario's History."""
     return data_of(request.node).history

@@ -25,7 +25,7 @@ from harness.judging.objectives import load_objectives  # noqa: E402
 from harness.judging.rates import rates_by_process  # noqa: E402
 from harness.judging.verdicts import Verdict  # noqa: E402
 from harness.plugin.fixtures import (ObjectiveBreached, _session_stack, docker_client,  # noqa: E402,F401
-                                     harness_run, history, images, judge, objectives,
+                                     harness_repeat, harness_run, history, images, judge, objectives,
                                      stack, stack_factory, stack_services)
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
@@ -43,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="pre-release sign-off: any skip, breach or unknown verdict is a no-go")
     group.addoption("--reports-dir", metavar="DIR", help="where run reports go (default reports/)")
     group.addoption("--no-report", action="store_true", default=False, help="write no run report")
+    group.addoption("--repeat", metavar="N", default=None,
+                    help="run each scenario N times, each on a reset stack with its own seed "
+                         "(default 1; 3 with --sign-off)")
     group.addoption("--keep-runs", metavar="N", default=None,
                     help="run folders kept under the reports dir, older ones pruned (default 30)")
 
@@ -61,7 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.resolve(
             rootdir=Path(config.rootpath), objectives=config.getoption("objectives"),
             seed=config.getoption("seed"), sign_off=config.getoption("sign_off"),
-            reports_dir=config.getoption("reports_dir"), keep_runs=config.getoption("keep_runs"))
+            reports_dir=config.getoption("reports_dir"), keep_runs=config.getoption("keep_runs"),
+            repeat=config.getoption("repeat"))
         objectives = load_objectives(settings.objectives_path)
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
@@ -80,7 +84,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN]
     s = run.settings
     return [f"harness: run {s.run_id}, seed {s.seed}, objectives {s.objectives_path} "
-            f"({len(run.objectives)} objectives){', SIGN-OFF mode' if s.sign_off else ''}"]
+            f"({len(run.objectives)} objectives){', SIGN-OFF mode' if s.sign_off else ''}"
+            f"{f', each scenario x{s.repeat}' if s.repeat > 1 else ''}"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Under ``--repeat N`` every scenario (a test using the harness's fixtures) runs N times."""
+    n = metafunc.config.stash[RUN].settings.repeat if RUN in metafunc.config.stash else 1
+    if n > 1 and HARNESS_FIXTURES & set(metafunc.fixturenames):
+        if "harness_repeat" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("harness_repeat")
+        metafunc.parametrize("harness_repeat", range(1, n + 1), indirect=True,
+                             ids=[f"repeat{k}of{n}" for k in range(1, n + 1)])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -94,7 +109,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Seed ``random`` per scenario from the run's seed and the node id (reproducible choices)."""
+    """Seed ``random`` per scenario from the run's seed and the node id (reproducible choices; each
+    repeat has its own node id, so its own seed)."""
     random.seed(_seed_of(item))
 
 
@@ -166,13 +182,18 @@ def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | N
         ops=[op.to_dict() for op in data.history.ops],
         error=_one_line(report) if report.failed else None, rates=_rates(data),
         logs=_logs(data) if report.failed or any(v.validity == "fail" for v in data.verdicts) else {},
-        seed=_seed_of(item))
+        repeat=_repeat_of(item), seed=_seed_of(item))
     scenario_like = bool(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())))
     if data.used_stack or data.verdicts or (outcome == "skipped" and scenario_like):
         run.scenarios.append(record)
         for key, value in junit_properties(record):
             item.user_properties.append((key, value))
         run.verdict_lines += [verdict_line(v, item.nodeid) for v in record.verdicts]
+
+
+def _repeat_of(item: pytest.Item) -> int | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("harness_repeat") if callspec is not None else None
 
 
 LOG_LINES = 200  # the last lines of each container's log kept for a failed or breached scenario
@@ -266,5 +287,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line, yellow=True)
         terminalreporter.write_line(f"trends: {run.report_dir.parent / 'trends.html'}")
     if run.settings.sign_off:
+        page = run.report_dir / "signoff.md" if run.report_dir is not None else None
+        if page is not None and page.is_file():
+            terminalreporter.section("sign-off (go/no-go)")
+            for line in page.read_text(encoding="utf-8").splitlines():
+                terminalreporter.write_line(line)
+            terminalreporter.write_line(f"(this page: {page})")
         verdict = "GO" if not run.no_go else "NO-GO: " + "; ".join(run.no_go)
         terminalreporter.write_line(f"sign-off: {verdict}")

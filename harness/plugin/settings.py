@@ -10,6 +10,7 @@ Precedence, highest first: command-line option > environment variable > default.
 | reports folder   | --reports-dir DIR | HARNESS_REPORTS_DIR    | reports/ at the rootdir        |
 | readiness limit  |                   | HARNESS_READY_TIMEOUT_S| 90 s                          |
 | Toxiproxy API port on 127.0.0.1 | | HARNESS_TOXIPROXY_API_PORT | any free port          |
+| repeats          | --repeat N        | HARNESS_REPEAT         | 1; 3 with --sign-off (SIGN_OFF_REPEATS) |
 | runs kept        | --keep-runs N     | HARNESS_KEEP_RUNS      | 30 (older run folders pruned) |
 | source commit    |                   | HARNESS_COMMIT, GITHUB_SHA | ``git rev-parse HEAD`` at the rootdir, else unknown |
 
@@ -30,6 +31,8 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.report import latest_run_id
 from harness.report.trends import KEEP_RUNS
+
+SIGN_OFF_REPEATS = 3  # a sign-off runs each scenario this often unless --repeat says otherwise
 from harness.stack.labels import new_run_id
 
 
@@ -46,11 +49,13 @@ class Settings:
     toxiproxy_api_port: int | None
     keep_runs: int = KEEP_RUNS
     commit: str | None = None
+    repeat: int = 1  # how many times each scenario runs (fresh stack state and its own seed each time)
 
     @classmethod
     def resolve(cls, *, rootdir: Path, objectives: str | None, seed: str | None,
                 sign_off: bool, reports_dir: str | None,
-                env: dict[str, str] | None = None, keep_runs: str | int | None = None) -> "Settings":
+                env: dict[str, str] | None = None, keep_runs: str | int | None = None,
+                repeat: str | int | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         reports = Path(reports_dir or env.get("HARNESS_REPORTS_DIR") or rootdir / "reports")
         sign_off = sign_off or env.get("HARNESS_SIGN_OFF", "") in ("1", "true", "yes")
@@ -65,6 +70,8 @@ class Settings:
             toxiproxy_api_port=_port(env, "HARNESS_TOXIPROXY_API_PORT"),
             keep_runs=_count(keep_runs if keep_runs is not None else env.get("HARNESS_KEEP_RUNS"),
                              "--keep-runs / HARNESS_KEEP_RUNS", KEEP_RUNS),
+            repeat=_count(repeat if repeat is not None else env.get("HARNESS_REPEAT"), "--repeat / HARNESS_REPEAT",
+                          SIGN_OFF_REPEATS if sign_off else 1),
             commit=env.get("HARNESS_COMMIT") or env.get("GITHUB_SHA") or _git_commit(rootdir),
         )
 

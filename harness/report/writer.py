@@ -9,6 +9,7 @@ The pytest plugin fills a :class:`RunRecord` of :class:`ScenarioRecord` s (``rec
     timeline.html   one self-contained chart per scenario (harness/report/timeline.py)
     logs/<n>-<test>/<service>.log   for a failed or breached scenario, the last lines of each container
     ../index.jsonl  one line per verdict of every kept run; ../trends.html draws them (trends.py)
+    signoff.md      sign-off runs only: the one-page go/no-go with pointers to the evidence (repeats.py)
     junit.xml       one test case per scenario, its verdicts as properties (harness/report/junit.py)
 
 The folder is rendered into a hidden temporary sibling and renamed into place, so a crash never leaves
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.report import timeline, trends
+from harness.report import repeats, timeline, trends
 from harness.report.junit import render_junit
 from harness.report.redact import redact
 from harness.report.records import (NO_EVIDENCE, OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord,
@@ -76,6 +77,8 @@ def go_no_go(run: RunRecord, strict: bool) -> tuple[bool, list[str]]:
         for v in map(verdict_dict, s.verdicts):
             if v["validity"] == "fail" or (strict and v["validity"] == "unknown"):
                 reasons.append(verdict_line(v, s.id))
+    if strict:
+        reasons += repeats.flaky_reasons(run)
     return not reasons, reasons
 
 
@@ -101,11 +104,16 @@ def _document(run: RunRecord, regressions: list[trends.Regression] = ()) -> dict
                       for n, s in enumerate(run.scenarios, start=1)],
         "commit": run.commit,
         "regressions": [dataclasses.asdict(r) | {"line": r.line()} for r in regressions],
+        "repeats": repeats.limit_stats(run) if _repeated(run) else [],
         "objectives_file": run.objectives_file, "strict": run.strict,
         "summary": {"scenarios": len(run.scenarios), **counts,
                     "verdicts": {x: sum(v["validity"] == x for v in verdicts) for x in VALIDITIES},
                     "go": go, "reasons": reasons},
     }
+
+
+def _repeated(run: RunRecord) -> bool:
+    return any(s.repeat is not None for s in run.scenarios)
 
 
 def _history_jsonl(run: RunRecord) -> str:
@@ -142,6 +150,9 @@ def _summary_md(run: RunRecord, regressions: list[trends.Regression] = ()) -> st
         lines += [f"- `{_cell(s.id)}`" for s in blind]
     lines += ["", "## Why not go" if reasons else "## Nothing blocks sign-off", ""]
     lines += [f"- {one_line(r)}" for r in reasons]
+    if _repeated(run):
+        lines += ["", "## Repeats", "", "Every measured value of each limit, by repeat; FLAKY when the verdicts "
+                  "differ between repeats (p95 by nearest rank):", "", *repeats.stats_table(run)]
     if regressions:
         lines += ["", "## Regressions", "",
                   f"Still passing, but worse than the median of the last runs by more than the margin "
@@ -198,6 +209,8 @@ def write_report(reports_root: Path, run: RunRecord, keep_runs: int = trends.KEE
             "timeline.html": timeline.render_html(run, verdict_line=verdict_line, status=status),
             "junit.xml": render_junit(run, [junit_properties(s) for s in run.scenarios]),
         }
+        if run.strict:
+            files["signoff.md"] = repeats.signoff_page(run, go, reasons)
         for n, s in enumerate(run.scenarios, start=1):   # container logs of failed scenarios
             for service, path in log_paths(n, s).items():
                 files[path] = s.logs[service]

@@ -225,6 +225,10 @@ def _chart(runs: list[str], series: dict[str, float], rows: list[dict], flagged:
         run = runs[i]
         p.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{DOT[validity.get(run, "unknown")]}">'
                  f'<title>{esc(f"{run}: {num_text(v)} ({validity.get(run)})")}</title></circle>')
+    for run in sorted({r["run_id"] for r in rows} - set(series)):   # judged, but nothing measured
+        i = runs.index(run)
+        p.append(f'<circle cx="{x(i):.1f}" cy="{y(lo) - 5:.1f}" r="3.5" fill="none" stroke="{DOT["unknown"]}" '
+                 f'stroke-width="1.5"><title>{esc(f"{run}: not measured ({validity.get(run)})")}</title></circle>')
     if flagged and points:
         i, v = points[-1]
         p.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="8" fill="none" stroke="#c62828" stroke-width="2"/>')
@@ -251,7 +255,8 @@ def render_trends(rows: list[dict]) -> str:
              f"<h1>Trends over {len(runs)} runs</h1>",
              f'<p class="meta">{esc(runs[0] if runs else "no runs")} &rarr; {esc(latest or "")}; '
              f"each chart: one objective limit of one scenario, x = run (oldest left), y = measured "
-             f"(median of a run's repeats), dashed red = the limit; dot colour = validity. REGRESSION: the "
+             f"(median of a run's repeats), dashed red = the limit; dot colour = validity, a hollow amber "
+             f"ring on the axis = judged but not measured. REGRESSION: the "
              f"newest value passes but is worse than the median of the last {WINDOW} runs by more than "
              f"{RELATIVE_MARGIN:.0%} of that median (at least {LIMIT_MARGIN:.0%} of the limit, at most "
              f"half the headroom to the limit).</p>",

@@ -103,6 +103,14 @@ def test_trends_page_draws_each_series_with_its_limit(tmp_path):
     assert page.count("<circle") == 3 and "<script" not in page and "limit 250" in page
 
 
+def test_a_limit_judged_but_never_measured_is_drawn_as_a_ring(tmp_path):
+    """UNKNOWN nights are not silently missing from a chart: a hollow ring sits on its axis."""
+    _night(tmp_path, 1, 100.0)
+    _night(tmp_path, 2, None, validity="unknown")
+    page = (tmp_path / "trends.html").read_text()
+    assert page.count("<circle") == 2 and "20261129T020000-aaaa: not measured (unknown)" in page
+
+
 def test_repeat_suffix_is_not_part_of_the_series():
     """Repeats of one scenario feed one series."""
     assert trends.base_id("s.py::test_x[repeat2of3]") == "s.py::test_x"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 
 from harness.report.records import RunRecord, log_paths, num_text, one_line, shown_outcome, verdict_dict
 from harness.report.trends import base_id
@@ -89,14 +90,20 @@ def signoff_page(run: RunRecord, go: bool, reasons: list[str], repeat: int | Non
              "- a no-go on any failed or skipped scenario, FAIL, UNKNOWN or FLAKY verdict",
              "- evidence: [summary.md](summary.md), [timeline.html](timeline.html), [report.json](report.json), "
              "[junit.xml](junit.xml), [trends](../trends.html)", ""]
-    if reasons:
-        lines += [f"## Why NO-GO ({len(reasons)})", ""] + [f"- {_cell(r)}" for r in reasons[:40]]
-        if len(reasons) > 40:
-            lines.append(f"- ... and {len(reasons) - 40} more in summary.md")
+    if reasons:   # the same reason in several repeats is one line with its count
+        grouped = Counter(base_id(r) for r in reasons)
+        lines += [f"## Why NO-GO ({len(reasons)})", ""]
+        lines += [f"- {_cell(r)}" + (f" (x{k})" if k > 1 else "") for r, k in list(grouped.items())[:30]]
+        if len(grouped) > 30:
+            lines.append(f"- ... and {len(grouped) - 30} more in summary.md")
         lines.append("")
-    lines += ["## Scenarios", "", "| scenario | outcome | evidence |", "|---|---|---|"]
+    lines += ["## Scenarios", "", "| scenario | outcome by repeat | evidence (timeline, logs) |", "|---|---|---|"]
+    rows: dict[str, list[str]] = {}
     for n, s in enumerate(run.scenarios, start=1):
-        logs = "".join(f", [{_cell(k)} log]({p})" for k, p in log_paths(n, s).items())
-        lines.append(f"| `{_cell(s.id)}` | {shown_outcome(s)} | [timeline](timeline.html#s{n}){logs} |")
+        logs = "".join(f" [{_cell(k)}]({p})" for k, p in log_paths(n, s).items())
+        rows.setdefault(base_id(s.id), []).append(f"{shown_outcome(s)}\t[#{n}](timeline.html#s{n}){logs}")
+    for scenario, cells in rows.items():
+        outcomes, links = zip(*(c.split("\t") for c in cells))
+        lines.append(f"| `{_cell(scenario)}` | {', '.join(outcomes)} | {' '.join(links)} |")
     lines += ["", "## Every limit across repeats", "", *stats_table(run)]
     return "\n".join(lines) + "\n"

@@ -233,7 +233,8 @@ def _chart(runs: list[str], series: dict[str, float], rows: list[dict], flagged:
         i, v = points[-1]
         p.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="8" fill="none" stroke="#c62828" stroke-width="2"/>')
     for i in sorted({0, n // 2, n} if len(runs) > 1 else {0}):
-        p.append(f'<text x="{x(i):.1f}" y="{CHART_H - 8}" class="tick" text-anchor="middle">{esc(runs[i])}</text>')
+        anchor = "start" if i == 0 else ("end" if i == n else "middle")   # the edge labels stay inside
+        p.append(f'<text x="{x(i):.1f}" y="{CHART_H - 8}" class="tick" text-anchor="{anchor}">{esc(runs[i])}</text>')
     p.append("</svg>")
     return "".join(p)
 

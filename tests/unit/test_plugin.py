@@ -473,6 +473,6 @@ def test_sign_off_repeats_three_times_by_default_and_flaky_is_a_no_go(inner: pyt
     out = "\n".join(result.outlines)
     assert "sign-off (go/no-go)" in out and "# Sign-off " in out and ": NO-GO" in out
     assert "FLAKY demo-recovery rto (test_scenario.py::test_recovers_unless_second): pass, fail, pass" in out
-    assert "[timeline](timeline.html#s2)" in out
+    assert "[#2](timeline.html#s2)" in out
     run_dir = inner.path / "reports" / header(result)["run"]
     assert (run_dir / "signoff.md").read_text().splitlines()[0] == f"# Sign-off {run_dir.name}: NO-GO"

@@ -51,7 +51,8 @@ def test_a_sign_off_run_writes_the_one_page_summary_with_its_evidence(tmp_path):
     page = (run_dir / "signoff.md").read_text()
     assert page.startswith(f"# Sign-off {run_dir.name}: NO-GO")
     assert "FLAKY redis-outage-fail-fast latency_p99_during_fault" in page
-    assert "[timeline](timeline.html#s2)" in page and "[summary.md](summary.md)" in page
+    assert f"| `{NODE}` | passed, passed, passed | [#1](timeline.html#s1) [#2](timeline.html#s2) " \
+           "[#3](timeline.html#s3) |" in page and "[summary.md](summary.md)" in page
     assert "| 80.0, 300.0, 90.0 | 90.0 ms | 300.0 ms | 300.0 ms | **FLAKY** pass, fail, pass |" in page
     assert len(page.splitlines()) < 60   # one page
     doc = json.loads((run_dir / "report.json").read_text())
@@ -64,3 +65,14 @@ def test_no_sign_off_page_outside_sign_off(tmp_path):
     run_dir = write_report(tmp_path, _run())
     assert not (run_dir / "signoff.md").exists()
     assert json.loads((run_dir / "report.json").read_text())["repeats"] == []
+
+
+def test_the_same_reason_in_every_repeat_is_one_line_with_its_count():
+    """Three repeats skipped for one reason: one NO-GO line marked x3, one scenario row."""
+    scenarios = [_scenario(id=f"{NODE}[repeat{k}of3]", repeat=k, outcome="skipped", skip_reason="no image",
+                           verdicts=[]) for k in (1, 2, 3)]
+    run = normalised(_run(scenarios=scenarios, strict=True))
+    go, reasons = go_no_go(run, strict=True)
+    page = signoff_page(run, go, reasons)
+    assert f"- skipped: {NODE}: no image (x3)" in page and "## Why NO-GO (3)" in page
+    assert page.count(f"| `{NODE}` | skipped, skipped, skipped |") == 1

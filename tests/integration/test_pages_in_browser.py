@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(
     reason="no chromium/chromedriver on PATH: run make setup (scripts/ensure-browser.sh installs Debian's)")
 
 SCENARIOS, OPS_PER_SCENARIO, NIGHTS = 50, 500, 6
+SKIPPED = (11, 12)
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--window-size=1400,2400")
@@ -52,6 +53,10 @@ def _ops(n: int, fault: bool) -> list[dict]:
 def _night(night: int) -> RunRecord:
     scenarios = []
     for n in range(SCENARIOS):
+        if n in SKIPPED:   # a scenario that could not run: no chart, its note says why
+            scenarios.append(ScenarioRecord(id=f"scenarios/test_s{n:02d}.py::test_scenario_{n:02d}", outcome="skipped",
+                                            skip_reason="elasticsearch image cannot be had here"))
+            continue
         slow = 1.6 if (night == NIGHTS and n == 7) else 1.0   # scenario 7 slows down on the last night
         verdicts = [{"objective": f"obj-{n}", "metric": "latency_p99_during_fault", "limit": 250.0,
                      "measured": round(100.0 * slow + night % 3, 3), "unit": "ms", "validity": "pass",
@@ -100,15 +105,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 
 
 CHECK_TIMELINE = """
-const out = {sections: 0, problems: []};
+const out = {sections: 0, skipped: 0, problems: []};
 for (const s of document.querySelectorAll('section[id^="s"]')) {
   out.sections++;
   const chart = s.querySelector('svg.chart'), box = chart && chart.getBoundingClientRect();
+  const note = s.querySelector('p.empty'), skipped = s.querySelector('h2 .outcome.skipped');
+  if (!chart && skipped && note && note.getBoundingClientRect().height > 0) { out.skipped++; continue; }
   if (!chart || box.width < 100 || box.height < 50) { out.problems.push(s.id + ': no chart drawn'); continue; }
   const marks = chart.querySelectorAll('circle, rect, path');
   const drawn = [...marks].filter(m => { const b = m.getBBox(); return b.width > 0 || b.height > 0; });
   if (drawn.length < 10) out.problems.push(s.id + ': chart has ' + drawn.length + ' drawn marks');
-  const items = s.querySelectorAll('ul.v li');
+  const items = s.querySelectorAll('ul.v li');   // (a skipped scenario has its note instead)
   const shown = [...items].filter(li => li.getBoundingClientRect().height > 0 && li.textContent.trim());
   if (shown.length < 1 || shown.length !== items.length) out.problems.push(s.id + ': verdict list not shown');
 }
@@ -142,20 +149,20 @@ def _open(browser, page: Path, script: str) -> dict:
 
 
 def test_timeline_draws_every_chart_and_verdict_list_without_errors(browser, pages, capsys):
-    """50 sections, each with a drawn chart holding its marks and every verdict line shown; no script
-    on the page and nothing logged as an error."""
+    """50 sections, each with a drawn chart holding its marks and every verdict line shown (a skipped
+    one with its note instead); no script on the page and nothing logged as an error."""
     result = _open(browser, pages["timeline"], CHECK_TIMELINE)
-    assert result == {"sections": SCENARIOS, "problems": [], "scripts": 0, "errors": []}
+    assert result == {"sections": SCENARIOS, "skipped": len(SKIPPED), "problems": [], "scripts": 0, "errors": []}
     with capsys.disabled():
         print(f"\ntimeline.html for {SCENARIOS} scenarios x {OPS_PER_SCENARIO} ops: "
               f"{pages['timeline'].stat().st_size / 1e6:.2f} MB")
 
 
 def test_trends_page_draws_every_series_with_its_limit_and_the_regression(browser, pages, capsys):
-    """One chart per scenario limit (100), each with its values and its limit drawn; the slowed
+    """One chart per judged scenario limit (96), each with its values and its limit drawn; the slowed
     scenario is the one REGRESSION; no error logged."""
     result = _open(browser, pages["trends"], CHECK_TRENDS)
-    assert result == {"charts": 2 * SCENARIOS, "problems": [], "regressions": 1, "errors": []}
+    assert result == {"charts": 2 * (SCENARIOS - len(SKIPPED)), "problems": [], "regressions": 1, "errors": []}
     with capsys.disabled():
         print(f"\ntrends.html for {SCENARIOS} scenarios x {NIGHTS} runs: "
               f"{pages['trends'].stat().st_size / 1e6:.2f} MB")

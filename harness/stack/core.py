@@ -197,6 +197,37 @@ class Stack:
                 pass
             self._network = None
 
+    def container_logs(self, lines: int = 50) -> dict[str, str]:
+        """The last ``lines`` log lines of every container of this stack (and of each local command),
+        keyed by service name; evidence for a failed scenario. Never raises for one missing log."""
+        names = {}
+        for name, container in self._containers.items():
+            wrapped = container.get_wrapped_container()
+            if wrapped is not None:
+                names[wrapped.id] = name
+        out: dict[str, str] = {}
+        try:
+            boxes = self.client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={self._uid}"})
+        except docker.errors.APIError as exc:
+            return {"engine": f"(container list unavailable: {exc})"}
+        for box in boxes:
+            name = names.get(box.id, box.name)
+            name = f"{name}-{box.short_id}" if name in out else name
+            try:
+                out[name] = box.logs(tail=lines, timestamps=True).decode(errors="replace")
+            except docker.errors.APIError as exc:
+                out[name] = f"(logs unavailable: {exc})"
+        for name, process in self._processes.items():
+            try:
+                out[name] = "".join(Path(process.log_path).read_text(errors="replace").splitlines(True)[-lines:])
+            except OSError as exc:
+                out[name] = f"(output unavailable: {exc})"
+        return out
+
+    def secrets(self) -> tuple[str, ...]:
+        """The passwords generated for this stack's services (the report keeps them out of evidence)."""
+        return tuple(self._passwords.values())
+
     def bind(self, history: History | None, fault_records: list[Any] | None) -> None:
         """Record the next scenario's faults into ``history`` and ``fault_records``."""
         self.history = history

@@ -114,6 +114,30 @@ def test_a_failure_after_the_first_answer_after_the_heal_is_not_this_faults():
     assert disruption(h, fault_windows(h)[0]) is None
 
 
+def test_ops_sent_while_the_first_answer_after_the_heal_was_in_flight_are_not_this_faults():
+    """Reads take 125 ms all along; the first read after the heal (t=2) is answered ok at t=2.125: a read
+    sent at t=2.0625 that then failed came after that first answer began, so it is not the fault's."""
+    h = History()
+    nemesis(h, "a", 1.0, 2.0)
+    steady(h, "reader", "read", 0.0, 2.0, latency_s=0.125)
+    attempt(h, "reader", "read", 2.0, latency_s=0.125)
+    attempt(h, "reader", "read", 2.0625, outcome="fail", latency_s=0.001)
+    steady(h, "reader", "read", 2.125, 3.0, latency_s=0.125)
+    assert disruption(h, fault_windows(h)[0]) is None
+
+
+def test_an_op_exactly_at_the_slow_limit_is_not_slowed():
+    """Slower than the limit disrupts; exactly 15.625 ms (the limit) does not."""
+    h = History()
+    nemesis(h, "a", 1.0, 2.0)
+    steady(h, "reader", "read", 0.0, 1.0)
+    steady(h, "reader", "read", 1.0, 2.0, latency_s=0.015625)
+    steady(h, "reader", "read", 2.0, 3.0)
+    assert disruption(h, fault_windows(h)[0]) is None
+    attempt(h, "reader", "read", 1.0625, latency_s=0.0234375)
+    assert disruption(h, fault_windows(h)[0]) == "read invoked at t=1.062 s took 23.438 ms, over 15.625 ms"
+
+
 def test_a_fault_never_healed_is_disrupted_until_the_end():
     """No heal: an op failing during the fault is the disruption."""
     h = History()

@@ -144,13 +144,15 @@ def restore_point_history():
     h = History()
     for k, f in enumerate(("insert", "write", "set", "add"), start=1):
         call(h, f, k, k * 0.125, k * 0.125 + 0.0625)
+    call(h, "read", 5, 0.75, 0.8125)                  # a read is no write: never lost, never leaked
     drill_step(h, "restore_point", 1.0, 1.25)
     call(h, "set", 9, 2.0, 2.0625)
+    call(h, "read", 1, 2.0, 2.0625)
     return h
 
 
 def test_restore_point_writes_default_to_every_write_name():
-    """Without f=, inserts, writes, sets and adds are all writes around a restore point."""
+    """Without f=, inserts, writes, sets and adds are the writes around a restore point (reads are not)."""
     loss = drills.restore_point_loss(restore_point_history(), [1, 2, 9])
     assert (loss.before, loss.lost_before, loss.after, loss.present_after) == (4, {3, 4}, 1, {9})
 

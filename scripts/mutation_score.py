@@ -44,6 +44,9 @@ def percent(share: float) -> str:
 
 def main() -> int:
     mutmut = str(Path(sys.executable).with_name("mutmut"))
+    if not Path("mutants").is_dir():
+        print("mutation score: no mutmut run found here (no mutants/ folder); run `make mutation` from the repo root")
+        return 2
     subprocess.run([mutmut, "export-cicd-stats"], check=True, capture_output=True)
     stats = json.loads(Path("mutants/mutmut-cicd-stats.json").read_text())
     judged = stats["killed"] + stats["survived"] + stats.get("timeout", 0) + stats.get("suspicious", 0)

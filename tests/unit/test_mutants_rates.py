@@ -153,6 +153,9 @@ def test_one_attempt_or_none_reads_plainly():
     assert empty.to_dict() == {"start": 5.0, "end": 6.0, "scheduled": 0, "sent": 0, "not_sent": 0,
                                "asked_hz": None, "achieved_hz": None, "share": None, "deficient": False}
     assert str(empty) == "no attempts scheduled in t=5..6 s"
+    attempt(h, "writer", "insert", 9.0)                      # a workload scheduling across the empty span
+    between = rates.span_rate(h, 5.0, 6.0)
+    assert (between.scheduled, between.seconds, between.asked_hz) == (0, 0.0, None)
 
 
 def test_a_span_where_nothing_was_sent_reads_zero_percent():
@@ -176,12 +179,13 @@ def test_active_seconds_are_per_workload_averaged():
 
 
 def test_the_slot_is_the_median_of_the_distinct_gaps():
-    """Gaps 0.125, 0.25, 0.5 and two attempts at the same instant: the slot is the median, 0.25 s."""
+    """Gaps 0.125 and 0.25, then two attempts at the same instant: the slot is the upper median of
+    the distinct gaps, 0.25 s (a zero gap would shrink it)."""
     h = History()
-    for t in (0.0, 0.125, 0.375, 0.875, 0.875):
+    for t in (0.0, 0.125, 0.375, 0.375):
         attempt(h, "writer", "insert", t)
     span = rates.span_rate(h, 0.0, 10.0)
-    assert span.seconds == 0.875 + 0.25
+    assert span.seconds == 0.375 + 0.25
 
 
 def test_the_report_record_rounds_times_and_rates_to_the_millisecond():

@@ -92,9 +92,10 @@ def test_a_heal_or_probe_without_an_open_fault_is_ignored():
     assert fault_windows(h) == []
 
 
-def test_a_window_never_healed_says_so():
-    """str() of an open window: "never healed"."""
+def test_a_window_reads_when_it_was_healed_or_that_it_never_was():
+    """str() of a window: its heal time, or "never healed"."""
     assert str(FaultWindow("a", "down", "redis", 1.0, None)) == "a (down redis) injected at t=1.000 s, never healed"
+    assert str(FaultWindow("a", "down", "redis", 1.0, 2.5)) == "a (down redis) injected at t=1.000 s, healed at t=2.500 s"
 
 
 # --- drills ----------------------------------------------------------------------------------------
@@ -129,6 +130,7 @@ def test_a_drill_without_a_disaster_has_no_rto():
     drill_step(h, "backup", 0.0, 1.0)
     assert drills.drill_rto(h) == Measurement(None, "s", "no drill disaster in the history")
     assert drills.restore_point_loss(History(), []) is None
+    assert drills.restore_point_loss(h, []) is None          # a drill, but no restore point step
 
 
 def test_a_failed_disaster_step_is_no_rto_even_if_verify_passed():

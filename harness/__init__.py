@@ -7,7 +7,7 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
     faults     Down, Latency, Timeout, ResetPeer, Bandwidth, Slicer, LimitData, SlowClose,
                Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
-               HttpProbe, read_back_postgres, read_back_redis, ElasticsearchIndexes,
+               HttpProbe, HttpWrites, read_back_postgres, read_back_redis, ElasticsearchIndexes,
                ElasticsearchSearches, read_back_elasticsearch
     drills     Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisRdbDrill, RedisAofDrill
     history    History, Op, now
@@ -31,13 +31,13 @@ from harness.judging import Objective, Objectives, Verdict, assert_met, check, l
 from harness.stack import Ready, ServiceSpec, Stack, StackOptions
 from harness.workloads.elasticsearch import (ElasticsearchIndexes, ElasticsearchSearches,
                                              read_back_elasticsearch)
-from harness.workloads import (HttpProbe, PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
+from harness.workloads import (HttpProbe, HttpWrites, PostgresInserts, PostgresReads, RedisReads, RedisWrites, Workload,
                                read_back_postgres, read_back_redis)
 
 __all__ = [
     "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "Drill", "DrillError",
     "ElasticsearchIndexes", "ElasticsearchSearches", "EngineUnavailable",
-    "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "ImageUnavailable",
+    "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "HttpWrites", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",
     "Pause", "PortInUse", "PostgresInserts", "PostgresLogicalDrill", "PostgresPitrDrill", "PostgresReads",
     "Ready", "RedisAofDrill", "RedisRdbDrill", "RedisReads", "RedisWrites", "ResetPeer", "Restart",

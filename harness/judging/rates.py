@@ -16,7 +16,7 @@ asked for (scheduled) and how many were sent. Pure functions of a History; no Do
 - a span is *deficient* when its share is below ``MIN_SHARE`` (90 %): a verdict judged on it is
   turned UNKNOWN by ``check`` (harness/judging/checkers.py), because what the clients did not send
   was not measured. Which span a limit is judged on: the limit's phase for error rate,
-  availability, latency, 5xx rate and degraded rate; for ``rto`` and ``steady_state_after_heal`` the span from the heal to
+  availability, latency, 5xx, degraded and unclean error rates; for ``rto`` and ``steady_state_after_heal`` the span from the heal to
   the measured recovery (the after phase if nothing was measured); for ``rto_from_inject`` the
   span from the inject to the measured recovery; for ``outage_accuracy`` the during phase. Loss
   and RPO limits are judged on read-backs, not rates, and are never gated. A recovery time
@@ -192,7 +192,8 @@ def limit_span(history: History, limit: Limit, *, f: FOp = None, fault: str | No
         return None
     end = history.end_time()
     metric = limit.metric
-    if metric in ("error_rate", "availability", "latency", "http_5xx_rate", "degraded_rate"):
+    if metric in ("error_rate", "availability", "latency", "http_5xx_rate", "degraded_rate",
+                  "unclean_error_rate"):
         phase = limit.phase or "during"
         lo, hi = _phase_bounds(window, phase, end)
         return span_rate(history, lo, hi, f=f, label=f"{phase} {window.name}")

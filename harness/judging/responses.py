@@ -11,8 +11,13 @@ of a History; no Docker.
   latency) judge them.
 - degraded rate of a phase: ops invoked in the phase answered with the ``X-Degraded`` mark, in %
   of all ops invoked in the phase.
+- unclean error rate of a phase: ops invoked in the phase that neither succeeded nor were refused
+  cleanly (a 503 with ``Retry-After``), in % of all ops invoked in the phase: a 500, a timeout, a
+  reset or an op that never completed is unclean. It needs no recorded status: for a workload
+  that records none, every failure is unclean.
 - no evidence (value None, so the verdict is UNKNOWN): no fault window, no op invoked in the
-  phase, or no op of the phase recorded a status (not an HTTP workload, or nothing answered).
+  phase, or (5xx and degraded rates only) no op of the phase recorded a status (not an HTTP
+  workload, or nothing answered).
 
     http_5xx_rate(history, f="probe", phase="during")        # Measurement in %
     degraded_rate(history, f="probe", phase="after")
@@ -26,7 +31,8 @@ from harness.history import History
 from harness.judging.phases import FOp, FaultWindow, Pair, phase_pairs, select_window
 from harness.judging.verdicts import Measurement
 
-__all__ = ["answered_status", "degraded_rate", "http_5xx_rate", "is_degraded"]
+__all__ = ["answered_status", "degraded_rate", "http_5xx_rate", "is_clean_refusal", "is_degraded",
+           "unclean_error_rate"]
 
 
 def answered_status(pair: Pair) -> int | None:
@@ -44,6 +50,13 @@ def is_degraded(pair: Pair) -> bool:
     completion = pair[1]
     return (answered_status(pair) is not None and completion is not None
             and completion.value.get("degraded") is True)
+
+
+def is_clean_refusal(pair: Pair) -> bool:
+    """True when the op failed with a 503 that carried ``Retry-After`` (recorded ``clean``)."""
+    completion = pair[1]
+    return (completion is not None and completion.type == "fail" and answered_status(pair) == 503
+            and completion.value.get("clean") is True)
 
 
 def _answered(history: History, f: FOp, phase: str, window: FaultWindow | None,
@@ -88,3 +101,20 @@ def degraded_rate(history: History, *, f: FOp = None, fault: str | None = None, 
     return Measurement(100.0 * marked / len(pairs), "%",
                        f"{marked} of {len(pairs)} ops invoked {label} were served degraded (X-Degraded); "
                        f"{answered} answered")
+
+
+def unclean_error_rate(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during",
+                       window: FaultWindow | None = None) -> Measurement:
+    """Percent of ops invoked in ``phase`` that neither succeeded nor were refused cleanly."""
+    window = window or select_window(history, fault)
+    if window is None:
+        return Measurement(None, "%", "no fault window in the history")
+    pairs, label = phase_pairs(history, f, fault, phase, window)
+    if not pairs:
+        return Measurement(None, "%", f"no client ops invoked {label}")
+    clean = sum(1 for p in pairs if is_clean_refusal(p))
+    ok = sum(1 for p in pairs if p[1] is not None and p[1].type == "ok")
+    unclean = len(pairs) - ok - clean
+    return Measurement(100.0 * unclean / len(pairs), "%",
+                       f"{unclean} of {len(pairs)} ops invoked {label} failed uncleanly (5xx without "
+                       f"Retry-After, no answer, or never completed); {ok} ok, {clean} clean 503s")

@@ -8,7 +8,8 @@ from harness.history import NOT_SENT, History
 from harness.judging.checkers import check
 from harness.judging.objectives import Objective, parse_limit
 from harness.judging.rates import achieved_share
-from harness.judging.responses import answered_status, degraded_rate, http_5xx_rate, is_degraded
+from harness.judging.responses import (answered_status, degraded_rate, http_5xx_rate, is_clean_refusal,
+                                        is_degraded, unclean_error_rate)
 
 OK = {"status": 200, "degraded": False}
 STALE = {"status": 200, "degraded": True, "degraded_by": "stale-cache"}
@@ -201,3 +202,37 @@ def test_new_limits_refuse_other_units():
     """A 5xx rate in ms is a one-line mistake that says to use %."""
     with pytest.raises(ValueError, match="does not fit this limit"):
         parse_limit("max_5xx_rate_during_fault", "5 ms")
+
+
+def test_unclean_error_rate_spares_clean_refusals_only():
+    """Clean 503s and oks are clean; a 500, a timeout and a never-completed op are unclean."""
+    h = History()
+    fault(h)
+    answers = {1.0: ("fail", REFUSED), 1.1: ("ok", OK), 1.2: ("fail", CRASH), 1.3: ("info", None), 1.4: None,
+               1.5: ("fail", {"status": 503, "degraded": False})}
+    requests(h, 1.0, 1.6, lambda t: answers[round(t, 1)])
+    m = unclean_error_rate(h, f="probe", phase="during")
+    assert m.value == pytest.approx(400 / 6)
+    assert m.explanation == ("4 of 6 ops invoked during down(redis) failed uncleanly (5xx without Retry-After, "
+                             "no answer, or never completed); 1 ok, 1 clean 503s")
+    assert is_clean_refusal((h.ops[6], h.ops[7])) and not is_clean_refusal((h.ops[10], h.ops[11]))
+
+
+def test_unclean_error_rate_limit_passes_clean_503s_and_fails_hangs():
+    """A service that refuses cleanly PASSes max_unclean_error_rate; one whose requests time out FAILs."""
+    clean = service(("fail", REFUSED))
+    [v] = check(objective(max_unclean_error_rate_during_fault="0 %"), clean, f="probe")
+    assert (v.measured, v.validity) == (0.0, "pass")
+    hung = service(("info", None))
+    [v] = check(objective(max_unclean_error_rate_during_fault="0 %"), hung, f="probe")
+    assert (v.measured, v.validity) == (100.0, "fail")
+    assert str(v).startswith("FAIL svc max_unclean_error_rate_during_fault: measured 100 % > limit 0 %")
+
+
+def test_unclean_error_rate_without_ops_is_unknown():
+    """No fault, or no op in the phase, is no evidence."""
+    assert unclean_error_rate(History()).value is None
+    h = History()
+    fault(h)
+    m = unclean_error_rate(h, f="probe", phase="during")
+    assert m.value is None and m.explanation == "no client ops invoked during down(redis)"

@@ -5,7 +5,7 @@ The public API, re-exported here (guarded by tests/unit/test_exported_members.py
 
     stack      Stack, StackOptions, ServiceSpec, Ready      declared services behind Toxiproxy
     faults     Down, Latency, Timeout, ResetPeer, Bandwidth, Slicer, LimitData, SlowClose,
-               Kill, Stop, Pause, Restart, Partition, MemoryLimit, CpuQuota, DiskFull
+               Kill, Stop, Pause, Restart, Crash, Partition, MemoryLimit, CpuQuota, DiskFull
     workloads  Workload (base), PostgresInserts, PostgresReads, RedisWrites, RedisReads,
                HttpProbe, HttpWrites, read_back_postgres, read_back_redis, ElasticsearchIndexes,
                ElasticsearchSearches, read_back_elasticsearch
@@ -23,7 +23,7 @@ use. ``tests/unit/test_layout.py`` keeps the arrows one way.
 from harness.drills import Drill, PostgresLogicalDrill, PostgresPitrDrill, RedisAofDrill, RedisRdbDrill
 from harness.errors import (ConfigError, DrillError, EngineUnavailable, FaultError, HarnessError,
                             ImageUnavailable, PortInUse, ServiceNotReady)
-from harness.faults import (Bandwidth, CpuQuota, DiskFull, Down, Fault, FaultRecord, Kill, Latency, LimitData,
+from harness.faults import (Bandwidth, CpuQuota, Crash, DiskFull, Down, Fault, FaultRecord, Kill, Latency, LimitData,
                             MemoryLimit, Partition, Pause, ResetPeer, Restart, Slicer, SlowClose, Stop,
                             Timeout)
 from harness.history import History, Op, now
@@ -35,7 +35,7 @@ from harness.workloads import (HttpProbe, HttpWrites, PostgresInserts, PostgresR
                                read_back_postgres, read_back_redis)
 
 __all__ = [
-    "Bandwidth", "ConfigError", "CpuQuota", "DiskFull", "Down", "Drill", "DrillError",
+    "Bandwidth", "ConfigError", "CpuQuota", "Crash", "DiskFull", "Down", "Drill", "DrillError",
     "ElasticsearchIndexes", "ElasticsearchSearches", "EngineUnavailable",
     "Fault", "FaultError", "FaultRecord", "HarnessError", "History", "HttpProbe", "HttpWrites", "ImageUnavailable",
     "Kill", "Latency", "LimitData", "MemoryLimit", "Objective", "Objectives", "Op", "Partition",

@@ -213,6 +213,9 @@ class Stack:
                 service = self._services[spec.name]
                 self._wait_ready(service, timeout_s=min(self._ready_timeout(spec), 30.0))
                 service.reset_data()
+                if spec.kind == "service" and service.container is not None:   # restarted: see reset_data
+                    self._revive(service)
+                    self._wait_ready(service, timeout_s=min(self._ready_timeout(spec), 30.0))
         return time.monotonic() - began
 
     # -- images, containers, processes -----------------------------------------------------------

@@ -53,9 +53,10 @@ def read_back_orders(stack: Any) -> set[str]:
         return {row[0] for row in conn.execute("SELECT idempotency_key FROM orders").fetchall()}
 
 
-def reads(history: Any, stack: Any, path: str, rate_hz: float = READ_HZ) -> HttpProbe:
+def reads(history: Any, stack: Any, path: str, rate_hz: float = READ_HZ,
+          max_in_flight: int | None = None) -> HttpProbe:
     return HttpProbe(history, f"{stack.app.url}{path}", timeout_s=CLIENT_TIMEOUT_S, rate_hz=rate_hz,
-                     process="app-reader", max_seconds=60)
+                     process="app-reader", max_seconds=60, max_in_flight=max_in_flight)
 
 
 def redis_down(stack: Any, history: Any) -> None:
@@ -68,10 +69,11 @@ def redis_down(stack: Any, history: Any) -> None:
         time.sleep(2.0)
 
 
-def postgres_latency(stack: Any, history: Any) -> None:
-    """Item reads at 30/s while PostgreSQL's answers are 500 ms late for 3 s."""
+def postgres_latency(stack: Any, history: Any, max_in_flight: int | None = None) -> None:
+    """Item reads at 30/s while PostgreSQL's answers are 500 ms late for 3 s (``max_in_flight``:
+    the client's lanes; unset, enough for the asked rate)."""
     item = create_item(stack)
-    with reads(history, stack, f"/items/{item}", rate_hz=30):
+    with reads(history, stack, f"/items/{item}", rate_hz=30, max_in_flight=max_in_flight):
         time.sleep(1.0)
         with stack.postgres.latency(500):
             time.sleep(3.0)

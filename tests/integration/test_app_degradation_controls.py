@@ -71,6 +71,22 @@ def test_fragile_app_fails_reads_on_partial_redis_resets(fragile, history, objec
     breach(check(objectives["app-redis-partial-reset"], history, f="probe"), "max_error_rate_during_fault")
 
 
+def test_breaker_that_stays_open_keeps_serving_degraded_after_the_heal(stack_factory, history, objectives):
+    """The sound service with a 30 s breaker reset: PostgreSQL is fast again, but reads stay stale-cache."""
+    slow_breaker = reference_app(environment={"APP_BREAKER_RESET_S": "30"})
+    stack = stack_factory(StackOptions(services=(slow_breaker,)))
+    body.postgres_latency(stack, history)
+    verdict = breach(check(objectives["app-pg-latency"], history, f="probe"), "max_degraded_rate_after_fault")
+    assert verdict.measured > 80
+
+
+def test_a_client_too_small_for_the_asked_rate_is_caught(stack_factory, history, objectives):
+    """Two lanes cannot drive 30 reads/s at 1 s answers: the achieved-rate check FAILs, not the service."""
+    sound = stack_factory(StackOptions(services=(reference_app(),)))
+    body.postgres_latency(sound, history, max_in_flight=2)
+    breach(check(objectives["app-pg-latency"], history, f="probe"), "min_achieved_rate_during_fault")
+
+
 @pytest.mark.elasticsearch
 def test_fragile_app_fails_search_when_elasticsearch_is_down(stack_factory, history, objectives):
     """Elasticsearch down: the fragile service does not fall back to PostgreSQL (skips without its image)."""

@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness import HttpProbe, HttpWrites, StackOptions
 from harness.stack.catalog import APP_PID_FILE, elasticsearch, reference_app
@@ -30,8 +31,19 @@ BULK_ITEMS = 100
 BULK_DESCRIPTION_BYTES = 2000     # a search for them returns about 200 KB from PostgreSQL
 
 
+def wait_ready(stack: Any, within_s: float = 15.0) -> None:
+    """Until the service's /ready says "ready" (every dependency up, every breaker closed): the
+    steady state a scenario measures its "before" phase in."""
+    for attempt in Retrying(stop=stop_after_delay(within_s), wait=wait_fixed(0.2), reraise=True,
+                            retry=retry_if_exception_type((requests.RequestException, AssertionError))):
+        with attempt:
+            status = requests.get(f"{stack.app.url}/ready", timeout=3).json().get("status")
+            assert status == "ready", f"{stack.app.name} /ready says {status!r}, not 'ready'"
+
+
 def create_item(stack: Any, name: str = "lamp") -> int:
-    """An item created through the service; its id (the service must be healthy here)."""
+    """An item created through the service, once it is ready; its id."""
+    wait_ready(stack)
     answer = requests.post(f"{stack.app.url}/items", timeout=10,
                            json={"name": f"{name}-{uuid.uuid4().hex[:8]}", "price_cents": 1250})
     answer.raise_for_status()
@@ -97,6 +109,7 @@ def postgres_kill(stack: Any, history: Any) -> set[str]:
 
 def app_crash(stack: Any, history: Any) -> None:
     """Health checks while the service's own process is SIGKILLed inside its container."""
+    wait_ready(stack)
     with reads(history, stack, "/health"):
         time.sleep(1.0)
         with stack.app.crash(pid_file=APP_PID_FILE):
@@ -107,6 +120,7 @@ def app_crash(stack: Any, history: Any) -> None:
 def postgres_slow_responses(stack: Any, history: Any) -> None:
     """Searches returning ~200 KB from PostgreSQL under a 50 KB/s bandwidth toxic, then under a
     slicer toxic (32-byte pieces, 1 ms apart), each held longer than the client's timeout."""
+    wait_ready(stack)
     create_bulk_items(stack)
     with reads(history, stack, f"/search?q=bulk&limit={BULK_ITEMS}", rate_hz=5):
         time.sleep(1.0)

@@ -258,7 +258,3 @@ def http_request(conn: http.client.HTTPConnection, path: str, *, method: str = "
         raise HttpStatusError(response.status, response.reason, fields)
     return fields
 
-
-def http_get(conn: http.client.HTTPConnection, path: str) -> int:
-    """GET ``path`` on a connected connection; the status if 2xx, else ``HttpStatusError``."""
-    return int(http_request(conn, path)["status"])

@@ -173,8 +173,9 @@ def is_ok(pair: Pair) -> bool:
     return pair[1] is not None and pair[1].type == "ok"
 
 
-def _phase_pairs(history: History, f: FOp, fault: str | None, phase: str,
-                 window: FaultWindow | None = None) -> tuple[list[Pair], str]:
+def phase_pairs(history: History, f: FOp, fault: str | None, phase: str,
+                window: FaultWindow | None = None) -> tuple[list[Pair], str]:
+    """The client pairs invoked in ``phase`` of the window (given, named or first) and its label."""
     window = window or select_window(history, fault)
     if window is None:
         return [], "no fault window in the history"
@@ -185,7 +186,7 @@ def _phase_pairs(history: History, f: FOp, fault: str | None, phase: str,
 def error_rate(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during",
                window: FaultWindow | None = None) -> Measurement:
     """Percent of ops invoked in ``phase`` that did not complete ok."""
-    pairs, label = _phase_pairs(history, f, fault, phase, window)
+    pairs, label = phase_pairs(history, f, fault, phase, window)
     if not pairs:
         return Measurement(None, "%", f"no client ops invoked {label}")
     bad = sum(1 for p in pairs if not is_ok(p))
@@ -212,7 +213,7 @@ def latency_quantile(history: History, q: float, *, f: FOp = None, fault: str | 
                      phase: str = "during", window: FaultWindow | None = None) -> Measurement:
     """The ``q`` latency quantile in ms of ops invoked in ``phase``; a lower bound when a
     never-completed op ranks at or below it (see the module docstring)."""
-    pairs, label = _phase_pairs(history, f, fault, phase, window)
+    pairs, label = phase_pairs(history, f, fault, phase, window)
     if not pairs:
         return Measurement(None, "ms", f"no client ops invoked {label}")
     end = history.end_time()

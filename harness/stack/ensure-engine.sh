@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers, installing and starting Debian's one where that is possible.
+# Run as `dr-harness engine` (installed harness) or scripts/ensure-engine.sh (this repository).
 #
 #   engine answers (DOCKER_HOST or the default socket)  -> say so, exit 0
 #   root on Debian                                       -> apt-get install docker.io debootstrap,

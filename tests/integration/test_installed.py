@@ -227,3 +227,13 @@ def test_a_project_without_objectives_is_told_how_to_make_one(installed: Install
     assert len(lines) == 1, output
     assert f"(looked for {bare / 'objectives.toml'})" in lines[0] and "dr-harness init" in lines[0]
     assert "Traceback" not in output
+
+
+def test_the_compose_export_writes_into_the_project(installed: Installed, project: Path) -> None:
+    """python -m harness.stack.compose of an installed harness writes compose/ in the project, with
+    the project's service from its conftest.py, and nothing into site-packages."""
+    done = checked(installed.run(str(installed.venv / "bin" / "python"), "-m", "harness.stack.compose",
+                                 cwd=project), "compose export")
+    assert done.stdout.strip() == "wrote compose/docker-compose.yml and compose/toxiproxy.json"
+    assert "proxy-redis" in (project / "compose" / "docker-compose.yml").read_text()
+    assert not list(installed.venv.glob("lib/python*/site-packages/compose"))

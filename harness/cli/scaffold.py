@@ -5,6 +5,10 @@ Writes, from the templates in ``harness/cli/templates/`` (package data):
     conftest.py                               where the team declares its stack (stack_services)
     objectives.toml                           one documented objective
     scenarios/test_web_redis_outage.py        one example scenario against the team's service
+    .github/workflows/dr-harness-nightly.yml  the nightly job: the scenarios in sign-off mode
+
+(A template folder named ``dot-<name>`` becomes ``.<name>``: setuptools' package-data globs do not
+match names that start with a dot.)
 
 A file that exists is left as it is and named as skipped. Each file is created exclusively (never
 replaced, even by a race); when a write fails, the files this call created are removed again, so
@@ -19,6 +23,7 @@ from harness.errors import ConfigError
 from harness.stack.images import package_dir
 
 SUFFIX = ".template"
+DOT = "dot-"
 NEXT_STEPS = ("next: declare your service in conftest.py, then run the example: "
               "dr-harness engine && pytest scenarios/")
 
@@ -30,12 +35,17 @@ def templates_dir() -> Path:
 def templates() -> dict[str, Path]:
     """Relative path in the project (``scenarios/test_x.py``) -> its template file."""
     root = templates_dir()
-    found = {path.relative_to(root).as_posix().removesuffix(SUFFIX): path
-             for path in sorted(root.rglob(f"*{SUFFIX}"))}
+    found = {_target(path.relative_to(root).as_posix()): path for path in sorted(root.rglob(f"*{SUFFIX}"))}
     if not found:
         raise ConfigError(f"the scaffold templates are missing from the installed harness (looked in {root})",
                           fix="reinstall the harness (pip install --force-reinstall dr-harness)")
     return found
+
+
+def _target(rel: str) -> str:
+    """``dot-github/workflows/x.yml.template`` -> ``.github/workflows/x.yml``."""
+    parts = rel.removesuffix(SUFFIX).split("/")
+    return "/".join("." + part[len(DOT):] if part.startswith(DOT) else part for part in parts)
 
 
 def init(directory: Path, *, say=print) -> int:  # noqa: ANN001 - a print-like callable
@@ -52,9 +62,10 @@ def init(directory: Path, *, say=print) -> int:  # noqa: ANN001 - a print-like c
             if target.exists() or target.is_symlink():
                 skipped.append(rel)
                 continue
-            if not target.parent.is_dir():
+            missing = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
+            if missing:
                 target.parent.mkdir(parents=True)
-                made_dirs.append(target.parent)
+                made_dirs.extend(reversed(missing))       # outermost first; removed innermost first
             try:
                 with open(target, "x", encoding="utf-8") as out:
                     created.append(target)

@@ -126,8 +126,8 @@ def project(installed: Installed) -> Iterator[Path]:
     """A fresh project folder (a team's repository) scaffolded by the installed dr-harness init."""
     path = Path(tempfile.mkdtemp(prefix="project-", dir=installed.root))
     done = checked(installed.run("dr-harness", "init", cwd=path), "dr-harness init")
-    assert done.stdout.splitlines()[:3] == ["created conftest.py", "created objectives.toml",
-                                            "created scenarios/test_web_redis_outage.py"]
+    assert done.stdout.splitlines()[:4] == ["created conftest.py", "created .github/workflows/dr-harness-nightly.yml",
+                                            "created objectives.toml", "created scenarios/test_web_redis_outage.py"]
     yield path
     shutil.rmtree(path)
 

@@ -25,7 +25,8 @@ from harness.judging.objectives import LIMIT_HELP, load_objectives
 from harness.stack.images import SPECS, ImageSpec, RECIPES_DIR, check_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-SCAFFOLD = ("conftest.py", "objectives.toml", "scenarios/test_web_redis_outage.py")
+SCAFFOLD = ("conftest.py", ".github/workflows/dr-harness-nightly.yml", "objectives.toml",
+            "scenarios/test_web_redis_outage.py")
 
 
 def files_under(root: Path) -> set[str]:
@@ -63,6 +64,17 @@ def test_the_scaffold_is_valid_and_consistent(tmp_path: Path) -> None:
     assert "stack_services" in (tmp_path / "conftest.py").read_text()
 
 
+def test_the_nightly_job_runs_the_scenarios_in_sign_off_mode(tmp_path: Path) -> None:
+    """The scaffold's nightly job: a schedule, the engine, the scenarios with --sign-off, the report
+    into the job summary and reports/ uploaded (read as text, one promise per line)."""
+    main(["init", str(tmp_path)])
+    text = (tmp_path / ".github/workflows/dr-harness-nightly.yml").read_text()
+    assert "\t" not in text and "schedule:\n    - cron: " in text
+    for line in ("run: dr-harness engine", "run: python -m pytest scenarios/ --sign-off",
+                 'run: dr-harness report >> "$GITHUB_STEP_SUMMARY"', "path: reports/"):
+        assert line in text, line
+
+
 def test_objectives_template_documents_every_limit_name() -> None:
     """The scaffold's objectives file lists every limit the harness knows (drift fails here)."""
     text = templates()["objectives.toml"].read_text()
@@ -80,7 +92,7 @@ def test_init_overwrites_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "created objectives.toml" in out
     assert main(["init", str(tmp_path)]) == 0
     again = capsys.readouterr().out
-    assert "created" not in again and again.count("skipped ") == 3
+    assert "created" not in again and again.count("skipped ") == len(SCAFFOLD)
     assert "nothing to do" in again
 
 
@@ -100,7 +112,7 @@ def test_init_that_fails_halfway_leaves_nothing(tmp_path: Path, capsys: pytest.C
     line = one_stderr_line(capsys)
     assert line.startswith(f"dr-harness init: cannot write the scaffold into {tmp_path}")
     assert "nothing was left half-written" in line
-    assert files_under(tmp_path) == {"scenarios"}
+    assert [p.name for p in tmp_path.iterdir()] == ["scenarios"]      # no file, no empty folder left
 
 
 def make_run(reports: Path, run_id: str, outcomes: list[str]) -> None:

@@ -186,43 +186,51 @@ def measure_once(stack: Any, kind: str, *, closed_loop: bool = False, hold_s: fl
                verdict.validity, verdict.explanation)
 
 
-# Known gap (issue 13): the promise is +-0.1 s, five times out of five. Measured on this 2-core
-# machine the reported recovery is 0.01-0.1 s later than the direct probe's in most runs, but one run
-# in five can be 0.1-0.21 s late (kill, stop, timeout toxic; worse under load): the workload samples
-# every 40 ms through the Python Toxiproxy server, the probe every 10 ms straight to the port. Until
-# that is closed the test holds every run to GROSS_S (a closed-loop client misses by +0.5 s and more,
-# and still fails it) and prints how many runs met ACCURACY_S, for the record.
+# The promise is +-0.1 s, five times out of five. It holds for kill, stop, restart and partition
+# since rto reads the answers in completion order (measured here: |difference| <= 0.073 s over ten
+# runs of each). Two kinds are not there yet and are held to GROSS_S (a closed-loop client misses by
+# +0.4 s and more), their 0.1 s count printed and recorded:
 GROSS_S = 0.4
-# After a pause the server works through every connect the clients queued while it was frozen
-# (refusing the excess as "too many clients"), up to 0.75 s after the heal once in five runs, while
-# the probe reuses an idle connection and answers at once: which of the two is "the service's real
-# recovery" for a reconnecting client is the open question, recorded here, not hidden.
-KNOWN_GAPS = {"pause": "the thaw works through connects queued during the pause (up to 0.75 s, one run in "
-                       "five); the probe reuses an idle connection and does not see it"}
+KNOWN_GAPS = {
+    # After a pause the server works through every connect the clients queued while it was frozen
+    # (refusing the excess as "too many clients"), up to 0.6-0.75 s after the heal in one run of
+    # five, while the probe reuses an idle connection and answers at once: which of the two is "the
+    # service's real recovery" for a reconnecting client is the open question, recorded, not hidden.
+    "pause": "the thaw works through connects queued during the pause (up to 0.75 s, one run in "
+             "five); the probe reuses an idle connection and does not see it",
+    # The toxic is in the proxy: the direct probe never loses the server, so its "recovery" is the
+    # heal itself; the workload's first answer after the heal needs a new connection through the
+    # Python proxy (TCP twice, startup, SCRAM): +0.09..+0.12 s, systematically near the bound.
+    "timeout_toxic": "the first answer after the heal needs a new connection through the proxy: "
+                     "+0.09..+0.12 s, systematic",
+}
+XFAIL = {"pause"}   # may also miss GROSS_S (a 0.62 s run seen)
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(strict=False, reason=KNOWN_GAPS[k]))
-                                  if k in KNOWN_GAPS else k for k in FAULTS])
+                                  if k in XFAIL else k for k in FAULTS])
 def test_recovery_time_matches_a_direct_probe_five_times_out_of_five(stack, kind, record_property):
-    """For each fault kind the reported rto follows the directly probed recovery in every run
-    (within GROSS_S; the +-0.1 s target is printed and recorded, see the known gap above)."""
+    """For each fault kind the reported rto follows the directly probed recovery in every run:
+    within ACCURACY_S (0.1 s), or GROSS_S for the kinds with a known gap (see above)."""
     runs = [measure_once(stack, kind) for _ in range(RUNS)]
     for n, run in enumerate(runs):
         record_property(f"accuracy:{kind}:{n}", str(run))
     met = sum(r.difference is not None and abs(r.difference) <= ACCURACY_S for r in runs)
     record_property(f"accuracy:{kind}:within_0.1s", f"{met}/{len(runs)}")
     print(f"\naccuracy {kind}: {met}/{len(runs)} within {ACCURACY_S} s: " + "; ".join(str(r) for r in runs))
+    bound = GROSS_S if kind in KNOWN_GAPS else ACCURACY_S
     assert all(r.validity == "pass" for r in runs), [str(r) for r in runs]
-    assert all(r.difference is not None and abs(r.difference) <= GROSS_S for r in runs), \
-        [str(r) for r in runs]
+    assert all(r.difference is not None and abs(r.difference) <= bound for r in runs), \
+        [f"bound {bound} s"] + [str(r) for r in runs]
 
 
 def test_closed_loop_client_misses_the_recovery_under_a_hanging_fault(stack):
     """Negative control: the closed-loop client under a graceful stop (connects through the proxy
     hang for the 2 s connect timeout) reports its own timeout, not the recovery: over five runs
-    the accuracy test above fails (a run off by more than GROSS_S, or UNKNOWN for the rate missed)."""
+    the accuracy test above fails for stop (a run off by more than ACCURACY_S, or UNKNOWN for the
+    rate missed; seen: +0.41..+0.64 s)."""
     runs = [measure_once(stack, "stop", closed_loop=True) for _ in range(RUNS)]
     print("\nclosed-loop stop: " + "; ".join(str(r) for r in runs))
-    within = [r.validity == "pass" and r.difference is not None and abs(r.difference) <= GROSS_S
+    within = [r.validity == "pass" and r.difference is not None and abs(r.difference) <= ACCURACY_S
               for r in runs]
     assert not all(within), [str(r) for r in runs]

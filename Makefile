@@ -11,18 +11,22 @@ export TESTCONTAINERS_RYUK_DISABLED ?= true
 
 DRILL_BENCH_MB ?= 500
 
-.PHONY: setup engine scenarios test unit bench mutation
+.PHONY: setup engine browser scenarios test unit bench mutation
 
 $(STAMP): pyproject.toml
 	@echo "[setup] creating $(VENV) and installing the harness"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[app]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[app,browser]'
 	@touch $(STAMP)
 
-setup: $(STAMP) engine
+setup: $(STAMP) engine browser
 
 engine:
 	@bash scripts/ensure-engine.sh
+
+# Headless Chromium and ChromeDriver for the page checks (Debian's packages, installed like the engine).
+browser:
+	@bash scripts/ensure-browser.sh
 
 scenarios: setup
 	$(BIN)/python -m pytest scenarios/ $(PYTEST_ARGS)

@@ -106,6 +106,18 @@ class Resources:
         return problems
 
 
+def owned_volume(box: Container, path: str, *, what: str, drill: str, owner: str) -> str:
+    """The named volume mounted at ``path`` in ``box``, made writable by ``owner`` (a new volume
+    arrives root-owned); DrillError naming ``what`` and the stack options the drill needs if none."""
+    box.reload()
+    found = [m["Name"] for m in box.attrs.get("Mounts", []) if m.get("Destination") == path]
+    if not found:
+        raise DrillError(f"the stack's {box.name} has no {what} volume at {path}", where=f"{drill}(stack, ...)",
+                         fix=f"build the stack with stack_factory({drill}.stack_options())")
+    box.exec_run(["chown", owner, path], user="root")
+    return str(found[0])
+
+
 def remove_volume(vol: Volume) -> None:
     """Remove a volume; a container that is just going away may hold it for a moment."""
     deadline = time.monotonic() + 10.0

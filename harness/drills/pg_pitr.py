@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from harness.drills import pg_server
 from harness.drills.base import BACKUP, COPY, Drill
-from harness.drills.containers import exec_ok
+from harness.drills.containers import exec_ok, owned_volume
 from harness.errors import DrillError
 from harness.history import History
 from harness.stack.catalog import MAX_CONNECTIONS
@@ -47,19 +47,12 @@ class PostgresPitrDrill(Drill):
 
     def __init__(self, stack: Any, history: History) -> None:
         self.pg = stack.postgres
-        box = self.pg.container
-        box.reload()
-        found = [m["Name"] for m in box.attrs["Mounts"] if m.get("Destination") == ARCHIVE]
-        if not found:
-            raise DrillError(f"the stack's PostgreSQL has no WAL archive volume at {ARCHIVE}",
-                             where="PostgresPitrDrill(stack, ...)",
-                             fix="build the stack with stack_factory(PostgresPitrDrill.stack_options())")
-        self.archive = found[0]
+        self.archive = owned_volume(self.pg.container, ARCHIVE, what="WAL archive", drill="PostgresPitrDrill",
+                                    owner="postgres:postgres")
         super().__init__(stack, history)
         self.target: str | None = None
         self.restored = None
         self.volume = None
-        box.exec_run(["chown", "postgres:postgres", ARCHIVE], user="root")   # a new volume arrives root-owned
 
     def _tool_volumes(self) -> dict[str, str]:
         return {self.archive: "/archive:ro"}

@@ -1,4 +1,4 @@
-"""Container faults through the Docker API: kill, stop, pause, restart, network partition.
+"""Container faults through the Docker API: kill, stop, pause, restart, crash, network partition.
 
 They act on the docker SDK's ``Container`` (for a testcontainers wrapper pass
 ``wrapper.get_wrapped_container()``), never on the testcontainers wrapper itself, whose
@@ -10,7 +10,8 @@ inside is ready is for the scenario to measure. A fault that cannot be healed in
 ``FaultError`` with the container's last log lines as evidence. Each fault shows it is in effect
 by the container's own state, read back from the engine (for up to ``EFFECT_WAIT_S``): killed or
 stopped means not running, paused means paused, restarted means a new start time, partitioned
-means no longer attached to the network::
+means no longer attached to the network, crashed means the engine saw the container exit or
+restart after its process was killed from inside::
 
     with Kill(pg.get_wrapped_container()):          # SIGKILL; heal starts it again
         writer.run_for(5)
@@ -231,6 +232,80 @@ class Restart(ContainerFault):
 
     def _heal(self) -> None:
         self._start_and_wait()
+
+
+class _CrashMemo:
+    """The container's restart count and start time just before the crash."""
+
+    def __init__(self) -> None:
+        self.restarts: int | None = None
+        self.started_at: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Crash(ContainerFault):
+    """SIGKILL the service's own process from inside the container (``docker exec``), as a crash.
+
+    Unlike ``Kill`` (``docker kill``, after which Docker ignores the restart policy), the
+    container's process dies by itself, so its restart policy (``on-failure``, ``always``)
+    decides what happens: the heal only waits until the container runs again. Without a restart
+    policy the heal does nothing: the service stays down, as it would in production (the stack's
+    reset starts it again for the next scenario). ``pid_file`` is a file in the container holding
+    the PID to kill; without it every process but the container's init is killed (``kill -KILL
+    -1``), which crashes a service run under an init such as tini. The effect is shown by the
+    engine: the container exited, or its restart count or start time moved.
+    """
+
+    kind: ClassVar[str] = "crash"
+    pid_file: str | None = field(default=None, kw_only=True)
+    _memo: _CrashMemo = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_memo", _CrashMemo())
+        super().__post_init__()
+
+    def _describe(self) -> str:
+        return f"SIGKILL pid in {self.pid_file}" if self.pid_file else "SIGKILL from inside"
+
+    def _command(self) -> list[str]:
+        if self.pid_file:
+            return ["sh", "-c", f'kill -KILL "$(cat {self.pid_file})"']
+        return ["sh", "-c", "kill -KILL -1"]
+
+    def _inject(self) -> None:
+        self.container.reload()
+        state = self.container.attrs["State"]
+        self._memo.restarts = int(self.container.attrs.get("RestartCount") or 0)
+        self._memo.started_at = state.get("StartedAt")
+        result: list[object] = []
+        self._docker("exec kill in", lambda: result.append(self.container.exec_run(self._command())))
+        exit_code = getattr(result[0], "exit_code", None) if result else None
+        if exit_code not in (0, None, 137, -1):
+            output = getattr(result[0], "output", b"") or b""
+            raise FaultError(f"the kill inside container {self.target} exited {exit_code}: "
+                             f"{output.decode(errors='replace').strip()[:200]}",
+                             where=f"Crash of container {self.container.short_id}",
+                             fix="check pid_file names the service's PID file, and that the image has sh and kill")
+
+    def _check_effect(self) -> Effect:
+        restarts, started = self._memo.restarts, self._memo.started_at
+
+        def crashed(state: dict) -> bool:
+            count = int(self.container.attrs.get("RestartCount") or 0)
+            return (not state.get("Running") or state.get("Restarting") is True
+                    or (restarts is not None and count > restarts) or state.get("StartedAt") != started)
+        effect = self._state_shows(crashed, "crashed (exited or restarted by its policy)")
+        count = int(self.container.attrs.get("RestartCount") or 0)
+        return Effect(effect.in_effect, f"{effect.evidence}; restart count {restarts} -> {count}, "
+                                        f"exit code {self.container.attrs['State'].get('ExitCode')}")
+
+    def _heal(self) -> None:
+        policy = (self.container.attrs.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name") or "no"
+        if policy == "no":
+            return
+        wait_running(self.container, self.running_timeout_s)
+        if self.wait_ready is not None:
+            self.wait_ready()
 
 
 class _PartitionMemo:

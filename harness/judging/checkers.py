@@ -12,13 +12,21 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
   attempted or definitely failed.
 - RPO in seconds: from the invoke of the oldest lost acknowledged write to the completion of the
   newest lost one (the span of acknowledged work that is gone); 0 when nothing is lost.
-- recovery time (``rto``): from the heal (``healed_at``) to the ok completion of the first of
-  ``consecutive`` client ops in a row (invoke order, invoked at/after the heal) that completed ok.
+- recovery time (``rto``): from the start of the heal (``heal_began_at``: the restart, unpause or
+  proxy enable was asked for) to the earliest ok completion among the first ``consecutive`` client
+  ops in a row (invoke order, invoked at/after that start) that completed ok.
   ``rto_from_inject`` counts from ``injected_at`` and only from the first failed op after it.
 - availability / error rate / latency quantiles per phase: see harness/judging/phases.py (re-exported
   here); an op's phase is decided by its invoke time, never-completed ops are errors, and a
   latency quantile on which a never-completed op ranks is a lower bound (fails a maximum it
   exceeds, else unknown).
+- 5xx rate / degraded rate per phase (``max_5xx_rate_<phase>``, ``max_degraded_rate_<phase>``):
+  see harness/judging/responses.py: % of the ops invoked in the phase that an HTTP workload
+  recorded answered with a status >= 500 / with the ``X-Degraded`` mark; UNKNOWN when no op of the
+  phase recorded a status. Unclean error rate (``max_unclean_error_rate_<phase>``): % of the ops
+  of the phase that neither succeeded nor were refused cleanly (a 503 with ``Retry-After``).
+- achieved rate per phase (``min_achieved_rate_<phase>``): attempts sent / scheduled in the phase
+  in % (harness/judging/rates.py); never turned UNKNOWN by the rate gate, it is what the gate reads.
 - steady state after heal: from the heal to the invoke of the first of ``consecutive`` ops in a
   row that are ok AND no slower than max(2 x before-fault p99, before-fault p99 + 5 ms).
 - observed outage: from the invoke of the first failed op at/after the inject to the invoke of
@@ -68,6 +76,7 @@ from harness.judging.drills import (drill_rto, lost_before_restore_point, presen
 from harness.judging.objectives import Limit, Objective
 from harness.judging.phases import (FaultWindow, Pair, availability, client_pairs, error_rate, fault_windows,
                                     is_ok, latency_quantile, latency_s, quantile, select_window)
+from harness.judging.responses import degraded_rate, http_5xx_rate, unclean_error_rate
 from harness.judging.verdicts import FAIL, PASS, UNKNOWN, Measurement, Verdict, format_number
 
 WRITE_FS = frozenset({"insert", "write", "set", "add"})
@@ -202,7 +211,8 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
         return seconds(None, f"no fault {fault or ''} was injected in the history".replace("  ", " "))
     if since == "heal" and window.healed_at is None:
         return seconds(None, f"fault {window.name} was never healed")
-    ref = window.healed_at if since == "heal" else window.injected_at
+    ref = window.recovery_from if since == "heal" else window.injected_at
+    assert ref is not None
     pairs = [p for p in client_pairs(history, f) if p[0].time >= ref]
     if not pairs:
         return seconds(None, f"no client op invoked after the {since} at {_t(ref)}")
@@ -216,9 +226,12 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
         end = history.end_time()
         return seconds(None, f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
                        f"history ends at {_t(end)}", at_least=end - ref)
-    done = pairs[start][1]
-    return seconds(done.time - ref, f"{window.name} {since} at {_t(ref)}, first of {consecutive} ok ops "
-                   f"in a row completed at {_t(done.time)}")
+    # served again at the earliest ok completion of the streak: an op invoked just before the
+    # service came back may complete after ops invoked later (it waited in the restarting server)
+    done = min(p[1].time for p in pairs[start:start + consecutive])
+    began = "began at" if since == "heal" and window.heal_began_at is not None else "at"
+    return seconds(done - ref, f"{window.name} {since} {began} {_t(ref)}, {consecutive} ok ops in a row, "
+                   f"the first served at {_t(done)}")
 
 
 def slow_limit_ms(history: History, window: FaultWindow, f: FOp = None) -> tuple[float | None, str]:
@@ -345,6 +358,22 @@ def _restore_point_measure(measure: Callable[[Any], Measurement], ctx: CheckCont
     return measure(restore_point_loss(ctx.history, ctx.observed, f=ctx.f))
 
 
+def _http_5xx_measure(lim: Limit, c: CheckContext) -> Measurement:
+    return http_5xx_rate(c.history, f=c.f, phase=lim.phase or "during", window=c.window)
+
+
+def _degraded_measure(lim: Limit, c: CheckContext) -> Measurement:
+    return degraded_rate(c.history, f=c.f, phase=lim.phase or "during", window=c.window)
+
+
+def _unclean_measure(lim: Limit, c: CheckContext) -> Measurement:
+    return unclean_error_rate(c.history, f=c.f, phase=lim.phase or "during", window=c.window)
+
+
+def _achieved_measure(lim: Limit, c: CheckContext) -> Measurement:
+    return rates.achieved_share(c.history, f=c.f, phase=lim.phase or "during", window=c.window)
+
+
 MEASURES: dict[str, Callable[[Limit, CheckContext], Measurement]] = {
     "rpo_lost_writes": lambda lim, c: _loss_measure(lost_writes, "writes", c),
     "rpo": lambda lim, c: _loss_measure(rpo, "s", c),
@@ -362,6 +391,10 @@ MEASURES: dict[str, Callable[[Limit, CheckContext], Measurement]] = {
                                                                       window=c.window),
     "outage_accuracy": lambda lim, c: outage_accuracy(c.history, f=c.f, consecutive=c.consecutive,
                                                       window=c.window),
+    "http_5xx_rate": _http_5xx_measure,
+    "degraded_rate": _degraded_measure,
+    "achieved_rate": _achieved_measure,
+    "unclean_error_rate": _unclean_measure,
     "drill_rto": lambda lim, c: drill_rto(c.history),
     "lost_before_restore_point": lambda lim, c: _restore_point_measure(lost_before_restore_point, c),
     "writes_after_restore_point": lambda lim, c: _restore_point_measure(present_after_restore_point, c),

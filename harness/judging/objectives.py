@@ -14,8 +14,8 @@ Every limit value is a string with a unit: ``ms``, ``s`` or ``min`` for duration
 for counts, ``%`` for rates. Limit names (see ``LIMIT_HELP``): ``rto``, ``rto_from_inject``,
 ``rpo``, ``rpo_lost_writes``, ``unexpected_writes``, ``steady_state_after_heal``,
 ``outage_accuracy``, ``drill_rto``, ``lost_before_restore_point``, ``writes_after_restore_point``,
-``max_error_rate_<phase>``, ``min_availability_<phase>`` and
-``latency_p<NN>_<phase>`` (a maximum; append ``_min`` for a minimum), with ``<phase>`` one of
+``max_error_rate_<phase>``, ``min_availability_<phase>``, ``max_5xx_rate_<phase>``,
+``max_degraded_rate_<phase>``, ``max_unclean_error_rate_<phase>``, ``min_achieved_rate_<phase>`` and ``latency_p<NN>_<phase>`` (a maximum; append ``_min`` for a minimum), with ``<phase>`` one of
 ``before_fault``, ``during_fault``, ``after_fault``. Latency limits are kept in ms, other
 durations in s. Any mistake is a ConfigError of one line naming the file, the line or key path,
 and the fix.
@@ -54,12 +54,22 @@ _FIXED: dict[str, tuple[str, str, str, str]] = {
     "lost_before_restore_point": ("lost_before_restore_point", "count", "writes", "max"),
     "writes_after_restore_point": ("writes_after_restore_point", "count", "writes", "max"),
 }
-_RATE = re.compile(r"^(max_error_rate|min_availability)_(before|during|after)_fault$")
+_RATE = re.compile(r"^(max_error_rate|min_availability|max_5xx_rate|max_degraded_rate|min_achieved_rate"
+                   r"|max_unclean_error_rate)"
+                   r"_(before|during|after)_fault$")
+# prefix -> (metric, bound) of the per-phase rate limits
+_RATE_METRICS = {"max_error_rate": ("error_rate", "max"), "min_availability": ("availability", "min"),
+                 "max_5xx_rate": ("http_5xx_rate", "max"), "max_degraded_rate": ("degraded_rate", "max"),
+                 "min_achieved_rate": ("achieved_rate", "min"),
+                 "max_unclean_error_rate": ("unclean_error_rate", "max")}
 _LATENCY = re.compile(r"^latency_p(\d{1,4})_(before|during|after)_fault(_min|_max)?$")
 _VALUE = re.compile(r"\s*(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-z%]+)?\s*")
 LIMIT_HELP = ", ".join([*_FIXED, "max_error_rate_<phase>", "min_availability_<phase>",
-                        "latency_p<NN>_<phase>[_min]"])
+                        "max_5xx_rate_<phase>", "max_degraded_rate_<phase>", "max_unclean_error_rate_<phase>",
+                        "min_achieved_rate_<phase>", "latency_p<NN>_<phase>[_min]"])
 _EXAMPLES = [*_FIXED, "max_error_rate_during_fault", "min_availability_after_fault",
+             "max_5xx_rate_during_fault", "max_degraded_rate_after_fault", "min_achieved_rate_during_fault",
+             "max_unclean_error_rate_during_fault",
              "latency_p99_during_fault", "latency_p50_during_fault_min"]
 
 
@@ -172,7 +182,7 @@ def _classify(name: str) -> tuple[str, str, str, str, str | None, float | None]:
         metric, kind, unit, bound = _FIXED[name]
         return metric, kind, unit, bound, None, None
     if match := _RATE.match(name):
-        metric, bound = ("error_rate", "max") if match[1] == "max_error_rate" else ("availability", "min")
+        metric, bound = _RATE_METRICS[match[1]]
         return metric, "rate", "%", bound, match[2], None
     if match := _LATENCY.match(name):
         digits = match[1]

@@ -6,6 +6,9 @@ A window opens at the *invoke* of a nemesis ``inject`` that completed ``ok`` (th
 injecting) and closes at the ``ok`` *completion* of the matching ``heal`` (the heal was
 confirmed), so ``[injected_at, healed_at]`` covers every moment the fault may have been in
 effect. An inject that failed opens no window; a fault never healed has ``healed_at=None``.
+``heal_began_at`` is the heal's invoke (the restart, unpause or proxy enable was asked for):
+recovery times count from there, since clients wait through the heal itself (a container
+restart takes the engine about half a second before the service even starts).
 A window is *shown in effect* when its fault's ``probe`` op (written right after the inject, see
 harness/faults/base.py) completed ``ok``; its ``evidence`` is the probe's line, or why the fault
 could not be shown (a failed probe, or none recorded).
@@ -48,6 +51,12 @@ class FaultWindow:
     healed_at: float | None
     in_effect: bool = False
     evidence: str = "no probe of its effect was recorded"
+    heal_began_at: float | None = None  # the heal's invoke (e.g. the restart was asked for)
+
+    @property
+    def recovery_from(self) -> float | None:
+        """Where recovery is counted from: the start of the heal (``healed_at`` if not recorded)."""
+        return self.healed_at if self.heal_began_at is None else self.heal_began_at
 
     @property
     def duration_s(self) -> float | None:
@@ -91,9 +100,10 @@ class _Open:
     in_effect: bool = False
     evidence: str = "no probe of its effect was recorded"
 
-    def window(self, healed_at: float | None) -> FaultWindow:
-        return FaultWindow(self.name, self.kind, self.target, self.inject.time, healed_at,
-                           self.in_effect, self.evidence)
+    def window(self, heal: tuple[Op, Op] | None) -> FaultWindow:
+        return FaultWindow(self.name, self.kind, self.target, self.inject.time,
+                           None if heal is None else heal[1].time, self.in_effect, self.evidence,
+                           None if heal is None else heal[0].time)
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
@@ -118,7 +128,7 @@ def fault_windows(history: History) -> list[FaultWindow]:
         if invoke.f == "inject":
             open_.append(_Open(invoke, name, _field(invoke.value, "kind"), _field(invoke.value, "target")))
         elif invoke.f == "heal" and (k := latest(name)) is not None:
-            done.append((open_[k].inject, open_.pop(k).window(completion.time)))
+            done.append((open_[k].inject, open_.pop(k).window((invoke, completion))))
     done += [(o.inject, o.window(None)) for o in open_]
     return [w for _, w in sorted(done, key=lambda item: item[0].index)]
 
@@ -163,8 +173,9 @@ def is_ok(pair: Pair) -> bool:
     return pair[1] is not None and pair[1].type == "ok"
 
 
-def _phase_pairs(history: History, f: FOp, fault: str | None, phase: str,
-                 window: FaultWindow | None = None) -> tuple[list[Pair], str]:
+def phase_pairs(history: History, f: FOp, fault: str | None, phase: str,
+                window: FaultWindow | None = None) -> tuple[list[Pair], str]:
+    """The client pairs invoked in ``phase`` of the window (given, named or first) and its label."""
     window = window or select_window(history, fault)
     if window is None:
         return [], "no fault window in the history"
@@ -175,7 +186,7 @@ def _phase_pairs(history: History, f: FOp, fault: str | None, phase: str,
 def error_rate(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during",
                window: FaultWindow | None = None) -> Measurement:
     """Percent of ops invoked in ``phase`` that did not complete ok."""
-    pairs, label = _phase_pairs(history, f, fault, phase, window)
+    pairs, label = phase_pairs(history, f, fault, phase, window)
     if not pairs:
         return Measurement(None, "%", f"no client ops invoked {label}")
     bad = sum(1 for p in pairs if not is_ok(p))
@@ -202,7 +213,7 @@ def latency_quantile(history: History, q: float, *, f: FOp = None, fault: str | 
                      phase: str = "during", window: FaultWindow | None = None) -> Measurement:
     """The ``q`` latency quantile in ms of ops invoked in ``phase``; a lower bound when a
     never-completed op ranks at or below it (see the module docstring)."""
-    pairs, label = _phase_pairs(history, f, fault, phase, window)
+    pairs, label = phase_pairs(history, f, fault, phase, window)
     if not pairs:
         return Measurement(None, "ms", f"no client ops invoked {label}")
     end = history.end_time()

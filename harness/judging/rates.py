@@ -10,10 +10,13 @@ asked for (scheduled) and how many were sent. Pure functions of a History; no Do
 - asked / achieved rate (Hz): scheduled / seconds and sent / seconds, the seconds being the part
   of the span the workloads were scheduling in (from their first to one slot past their last
   scheduled op); ``share`` = sent / scheduled.
+- achieved share of a phase (the limit ``min_achieved_rate_<phase>``): sent / scheduled of the
+  phase in %, i.e. the achieved rate as a share of the asked rate: 95 % says the workload drove
+  the service within 5 % of the rate asked. No attempt scheduled in the phase is no evidence.
 - a span is *deficient* when its share is below ``MIN_SHARE`` (90 %): a verdict judged on it is
   turned UNKNOWN by ``check`` (harness/judging/checkers.py), because what the clients did not send
   was not measured. Which span a limit is judged on: the limit's phase for error rate,
-  availability and latency; for ``rto`` and ``steady_state_after_heal`` the span from the heal to
+  availability, latency, 5xx, degraded and unclean error rates; for ``rto`` and ``steady_state_after_heal`` the span from the heal to
   the measured recovery (the after phase if nothing was measured); for ``rto_from_inject`` the
   span from the inject to the measured recovery; for ``outage_accuracy`` the during phase. Loss
   and RPO limits are judged on read-backs, not rates, and are never gated. A recovery time
@@ -33,7 +36,7 @@ from typing import Any, Iterable
 from harness.history import NOT_SENT, History, Op
 from harness.judging.objectives import Limit
 from harness.judging.phases import NON_CLIENT, FaultWindow, matches, select_window
-from harness.judging.verdicts import format_number
+from harness.judging.verdicts import Measurement, format_number
 
 MIN_SHARE = 0.9
 """A span whose clients sent less than this share of the attempts they scheduled is deficient."""
@@ -41,7 +44,7 @@ MIN_SHARE = 0.9
 PHASES = ("before", "during", "after")
 UPPER_BOUNDS = frozenset({"rto", "rto_from_inject", "steady_state_after_heal"})
 FOp = str | Iterable[str] | None
-__all__ = ["MIN_SHARE", "SpanRate", "deficit", "limit_span", "phase_rates", "rates_by_process", "span_rate"]
+__all__ = ["MIN_SHARE", "SpanRate", "achieved_share", "deficit", "limit_span", "phase_rates", "rates_by_process", "span_rate"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,19 @@ def phase_rates(history: History, *, f: FOp = None, fault: str | None = None) ->
     return out
 
 
+def achieved_share(history: History, *, f: FOp = None, fault: str | None = None, phase: str = "during",
+                   window: FaultWindow | None = None) -> Measurement:
+    """Attempts sent as a percent of those scheduled in ``phase`` (achieved / asked rate)."""
+    window = window or select_window(history, fault)
+    if window is None:
+        return Measurement(None, "%", "no fault window in the history")
+    lo, hi = _phase_bounds(window, phase, history.end_time())
+    span = span_rate(history, lo, hi, f=f, label=f"{phase} {window.name}")
+    if span.share is None:
+        return Measurement(None, "%", f"no attempts scheduled {span.label}")
+    return Measurement(100.0 * span.share, "%", str(span))
+
+
 def rates_by_process(history: History, *, fault: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """{process: {phase: SpanRate.to_dict()}} for the report (no fault: one "run" span)."""
     processes = sorted({i.process for i, _ in history.pairs() if i.process not in NON_CLIENT})
@@ -176,18 +192,21 @@ def limit_span(history: History, limit: Limit, *, f: FOp = None, fault: str | No
         return None
     end = history.end_time()
     metric = limit.metric
-    if metric in ("error_rate", "availability", "latency"):
+    if metric in ("error_rate", "availability", "latency", "http_5xx_rate", "degraded_rate",
+                  "unclean_error_rate"):
         phase = limit.phase or "during"
         lo, hi = _phase_bounds(window, phase, end)
         return span_rate(history, lo, hi, f=f, label=f"{phase} {window.name}")
     if metric in ("rto", "steady_state_after_heal"):
         if window.healed_at is None:
             return None
+        lo = window.healed_at if metric == "steady_state_after_heal" else window.recovery_from
+        assert lo is not None
         if measured is None:
-            return span_rate(history, window.healed_at, float("inf"), f=f, label=f"after {window.name}")
-        hi = window.healed_at + max(measured, 0.0)
-        return span_rate(history, window.healed_at, hi + 1e-9, f=f,
-                         label=f"between the heal and the recovery (t={format_number(window.healed_at)}.."
+            return span_rate(history, lo, float("inf"), f=f, label=f"after {window.name}")
+        hi = lo + max(measured, 0.0)
+        return span_rate(history, lo, hi + 1e-9, f=f,
+                         label=f"between the heal and the recovery (t={format_number(lo)}.."
                                f"{format_number(hi)} s)")
     if metric == "rto_from_inject":
         hi = end if measured is None else window.injected_at + max(measured, 0.0)

@@ -33,6 +33,11 @@ from harness.stack.engine import connect, engine_info
 from harness.stack.images import SPECS, resolve
 
 
+class ObjectiveBreached(AssertionError):
+    """An objective's limit failed (or, in sign-off, is unknown): pytest prints the verdict lines, the
+    owner and the runbook and the scenario line that judged, never a traceback into the harness."""
+
+
 @pytest.fixture(scope="session")
 def harness_run(request: pytest.FixtureRequest) -> RunState:
     """The run's settings, objectives and environment."""
@@ -104,6 +109,12 @@ def _session_stack(docker_client: Any, images: dict[str, Any], harness_run: RunS
 
 
 @pytest.fixture
+def harness_repeat(request: pytest.FixtureRequest) -> int:
+    """Which repeat this is (1..N) under ``--repeat N``; parametrised by the plugin, 1 otherwise."""
+    return int(getattr(request, "param", 1))
+
+
+@pytest.fixture
 def history(request: pytest.FixtureRequest) -> History:
     """This scenario's History."""
     return data_of(request.node).history
@@ -127,6 +138,7 @@ def stack(_session_stack: dict[str, Any], harness_run: RunState, request: pytest
     request.node.user_properties.append(("stack_reset_s", f"{elapsed:.3f}"))
     current.bind(data.history, data.fault_records)
     data.used_stack = True
+    data.stacks.append(current)
     yield current
     current.bind(None, None)
 
@@ -151,6 +163,7 @@ def stack_factory(docker_client: Any, images: dict[str, Any], harness_run: RunSt
                                            progress=say), harness_run)
         built.bind(data.history, data.fault_records)
         data.used_stack = True
+        data.stacks.append(built)
         made.append(built)
         return built
 
@@ -176,7 +189,7 @@ def judge(request: pytest.FixtureRequest, harness_run: RunState) -> Any:
             assert_met(verdicts, strict=harness_run.settings.sign_off)
         except AssertionError as breach:
             runbook = f"; runbook: {objective.runbook}" if objective.runbook else ""
-            raise AssertionError(f"{breach}\n  owner: {objective.owner}{runbook}") from None
+            raise ObjectiveBreached(f"{breach}\n  owner: {objective.owner}{runbook}") from None
         return verdicts
 
     return judge_
@@ -188,6 +201,7 @@ def _start_stack(build: Any, harness_run: RunState) -> Any:
     except HarnessError as err:
         error = err   # fail/skip outside the except: no chained exception printed twice
     else:
+        harness_run.secrets.update(built.secrets())
         harness_run.environment.setdefault("images", {}).update(
             {name: _image_dict(image) for name, image in built.resolved.items()})
         return built

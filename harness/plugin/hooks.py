@@ -8,6 +8,7 @@ kept between hooks is in ``harness/plugin/session.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -23,8 +24,9 @@ from harness.errors import ConfigError  # noqa: E402
 from harness.judging.objectives import load_objectives  # noqa: E402
 from harness.judging.rates import rates_by_process  # noqa: E402
 from harness.judging.verdicts import Verdict  # noqa: E402
-from harness.plugin.fixtures import (_session_stack, docker_client, harness_run, history,  # noqa: E402,F401
-                                     images, judge, objectives, stack, stack_factory, stack_services)
+from harness.plugin.fixtures import (ObjectiveBreached, _session_stack, docker_client,  # noqa: E402,F401
+                                     harness_repeat, harness_run, history, images, judge, objectives,
+                                     stack, stack_factory, stack_services)
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402
@@ -41,6 +43,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="pre-release sign-off: any skip, breach or unknown verdict is a no-go")
     group.addoption("--reports-dir", metavar="DIR", help="where run reports go (default reports/)")
     group.addoption("--no-report", action="store_true", default=False, help="write no run report")
+    group.addoption("--repeat", metavar="N", default=None,
+                    help="run each scenario N times, each on a reset stack with its own seed "
+                         "(default 1; 3 with --sign-off)")
+    group.addoption("--keep-runs", metavar="N", default=None,
+                    help="run folders kept under the reports dir, older ones pruned (default 30)")
 
 
 MARKERS = (
@@ -57,7 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.resolve(
             rootdir=Path(config.rootpath), objectives=config.getoption("objectives"),
             seed=config.getoption("seed"), sign_off=config.getoption("sign_off"),
-            reports_dir=config.getoption("reports_dir"))
+            reports_dir=config.getoption("reports_dir"), keep_runs=config.getoption("keep_runs"),
+            repeat=config.getoption("repeat"))
         objectives = load_objectives(settings.objectives_path)
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
@@ -76,7 +84,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN]
     s = run.settings
     return [f"harness: run {s.run_id}, seed {s.seed}, objectives {s.objectives_path} "
-            f"({len(run.objectives)} objectives){', SIGN-OFF mode' if s.sign_off else ''}"]
+            f"({len(run.objectives)} objectives){', SIGN-OFF mode' if s.sign_off else ''}"
+            f"{f', each scenario x{s.repeat}' if s.repeat > 1 else ''}"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Under ``--repeat N`` every scenario (a test using the harness's fixtures) runs N times."""
+    n = metafunc.config.stash[RUN].settings.repeat if RUN in metafunc.config.stash else 1
+    if n > 1 and HARNESS_FIXTURES & set(metafunc.fixturenames):
+        if "harness_repeat" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("harness_repeat")
+        metafunc.parametrize("harness_repeat", range(1, n + 1), indirect=True,
+                             ids=[f"repeat{k}of{n}" for k in range(1, n + 1)])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -90,13 +109,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Seed ``random`` per scenario from the run's seed and the node id (reproducible choices)."""
-    random.seed(f"{item.config.stash[RUN].settings.seed}:{item.nodeid}")
+    """Seed ``random`` per scenario from the run's seed and the node id (reproducible choices; each
+    repeat has its own node id, so its own seed)."""
+    random.seed(_seed_of(item))
+
+
+def _seed_of(item: pytest.Item) -> str:
+    return f"{item.config.stash[RUN].settings.seed}:{item.nodeid}"
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(ObjectiveBreached):
+        report.longrepr = _breach_repr(call.excinfo)
     data = item.stash.get(DATA, None)
     if report.when == "call" and not report.skipped:
         data = data_of(item)
@@ -104,6 +130,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" or (report.when == "setup" and not report.passed):
         _record(item, report, data)
     return report
+
+
+def _breach_repr(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    """The verdict lines, owner and runbook, and where the scenario judged: no harness frames."""
+    harness_dir = str(Path(__file__).resolve().parents[1])
+    scenario = [e for e in excinfo.traceback if not str(e.path).startswith(harness_dir)]
+    where = (f"\n  judged at {os.path.relpath(scenario[-1].path)}:{scenario[-1].lineno + 1}"
+             if scenario else "")
+    excinfo.value.args = (f"{excinfo.value}{where}",)
+    longrepr = excinfo.getrepr(style="value")
+    first = next((line.strip() for line in str(excinfo.value).splitlines()
+                  if line.strip().startswith(("FAIL ", "UNKNOWN "))), None)
+    crash = getattr(longrepr, "reprcrash", None)
+    if first and crash is not None:   # the short summary line: the first breached verdict
+        crash.message = first
+    return longrepr
 
 
 def _unjudged(item: pytest.Item, data: ScenarioData) -> list[Verdict]:
@@ -138,13 +180,35 @@ def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | N
         faults=[r.to_dict() for r in data.fault_records],
         verdicts=[v.to_dict() for v in data.verdicts],
         ops=[op.to_dict() for op in data.history.ops],
-        error=_one_line(report) if report.failed else None, rates=_rates(data))
+        error=_one_line(report) if report.failed else None, rates=_rates(data),
+        logs=_logs(data) if report.failed or any(v.validity == "fail" for v in data.verdicts) else {},
+        repeat=_repeat_of(item), seed=_seed_of(item))
     scenario_like = bool(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())))
     if data.used_stack or data.verdicts or (outcome == "skipped" and scenario_like):
         run.scenarios.append(record)
         for key, value in junit_properties(record):
             item.user_properties.append((key, value))
         run.verdict_lines += [verdict_line(v, item.nodeid) for v in record.verdicts]
+
+
+def _repeat_of(item: pytest.Item) -> int | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("harness_repeat") if callspec is not None else None
+
+
+LOG_LINES = 200  # the last lines of each container's log kept for a failed or breached scenario
+
+
+def _logs(data: ScenarioData) -> dict[str, str]:
+    """Every container log of the scenario's stacks; a crash here never costs the report."""
+    logs: dict[str, str] = {}
+    for n, stack in enumerate(data.stacks):
+        try:
+            found = stack.container_logs(LOG_LINES)
+        except Exception as exc:  # noqa: BLE001
+            found = {"stack": f"(logs unavailable: {type(exc).__name__}: {exc})"}
+        logs |= {(name if n == 0 else f"{name}-stack{n + 1}"): text for name, text in found.items()}
+    return logs
 
 
 def _rates(data: ScenarioData) -> dict:
@@ -186,13 +250,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                        finished_at=iso_now(), seed=run.settings.seed,
                        environment=run.environment,
                        objectives_file=str(run.settings.objectives_path),
-                       scenarios=run.scenarios, strict=run.settings.sign_off)
+                       scenarios=run.scenarios, strict=run.settings.sign_off,
+                       redact=tuple(run.secrets), commit=run.settings.commit)
     if run.scenarios and not config.getoption("no_report"):
-        run.report_dir = write_report(run.settings.reports_dir, record)
+        run.report_dir = write_report(run.settings.reports_dir, record, keep_runs=run.settings.keep_runs)
     go, reasons = go_no_go(record, strict=run.settings.sign_off)
     run.no_go = [] if go else reasons
     if run.settings.sign_off and not go and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _regression_lines(report_dir: Path) -> list[str]:
+    try:
+        doc = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+        return [str(r["line"]) for r in doc.get("regressions", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -210,6 +283,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if run.report_dir is not None:
         terminalreporter.write_line(f"harness report: {run.report_dir}/summary.md "
                                     f"(timeline: {run.report_dir}/timeline.html)")
+        for line in _regression_lines(run.report_dir):
+            terminalreporter.write_line(line, yellow=True)
+        terminalreporter.write_line(f"trends: {run.report_dir.parent / 'trends.html'}")
     if run.settings.sign_off:
+        page = run.report_dir / "signoff.md" if run.report_dir is not None else None
+        if page is not None and page.is_file():
+            terminalreporter.section("sign-off (go/no-go)")
+            for line in page.read_text(encoding="utf-8").splitlines():
+                terminalreporter.write_line(line)
+            terminalreporter.write_line(f"(this page: {page})")
         verdict = "GO" if not run.no_go else "NO-GO: " + "; ".join(run.no_go)
         terminalreporter.write_line(f"sign-off: {verdict}")

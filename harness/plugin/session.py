@@ -29,6 +29,7 @@ class ScenarioData:
     fault_records: list[Any] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     used_stack: bool = False
+    stacks: list[Any] = field(default_factory=list)  # the stacks it used: their logs are saved if it fails
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunState:
     client: Any = None
     report_dir: Path | None = None
     no_go: list[str] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)  # every stack's generated passwords: kept out of the report
 
 
 RUN = pytest.StashKey[RunState]()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,9 @@ class ScenarioRecord:
     ops: list[dict] = field(default_factory=list)  # History op dicts (Op.to_dict())
     error: str | None = None  # one-line failure message
     rates: dict = field(default_factory=dict)  # {process: {phase: achieved-rate record}} (judging/rates.py)
+    logs: dict = field(default_factory=dict)  # {service: last container log lines}, failed scenarios only
+    repeat: int | None = None  # 1..N under --repeat N, else None
+    seed: str | None = None  # what ``random`` was seeded with for this scenario (and repeat)
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -55,6 +59,8 @@ class RunRecord:
     objectives_file: str
     scenarios: list[ScenarioRecord] = field(default_factory=list)
     strict: bool = False
+    commit: str | None = None  # the source commit the run tested, when known
+    redact: tuple[str, ...] = field(default=(), repr=False)  # the run's generated passwords: never written
 
 
 # ---------------------------------------------------------------- normalising records
@@ -149,6 +155,14 @@ def normalised(run: RunRecord) -> RunRecord:
         scenarios.append(dataclasses.replace(s, faults=faults, ops=ops, rates=plain(s.rates),
                                              verdicts=[verdict_dict(v) for v in s.verdicts]))
     return dataclasses.replace(run, environment=plain(run.environment), scenarios=scenarios)
+
+
+def log_paths(n: int, scenario: ScenarioRecord) -> dict[str, str]:
+    """{service: path of its saved log, relative to the run folder} for the n-th scenario (from 1)."""
+    path, sep, rest = scenario.id.partition("::")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.rsplit("/", 1)[-1] + sep + rest)[:80].strip("_.")
+    return {service: f"logs/{n:02d}-{slug}/{re.sub(r'[^A-Za-z0-9_.-]+', '_', service)}.log"
+            for service in scenario.logs}
 
 
 # ---------------------------------------------------------------- one-line views

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.history import NOT_SENT
-from harness.report.records import RunRecord, ScenarioRecord, drill_bands, shown_outcome
+from harness.report.records import RunRecord, ScenarioRecord, drill_bands, log_paths, shown_outcome
 
 WIDTH, LEFT, RIGHT = 1100, 190, 16  # px
 LANE_H, LANE_GAP, LABEL_ROW_H, AXIS_H, PENDING_STRIP = 64, 12, 16, 34, 8
@@ -272,6 +272,9 @@ def _section(n: int, s: ScenarioRecord, verdict_line: Callable[[dict], str]) -> 
         parts.append(f'<p class="note">skipped: {esc(s.skip_reason)}</p>')
     if s.error:
         parts.append(f'<p class="note">error: {esc(s.error)}</p>')
+    if s.logs:
+        parts.append('<p class="logs">container logs: ' + ", ".join(
+            f'<a href="{esc(path)}">{esc(service)}</a>' for service, path in log_paths(n, s).items()) + "</p>")
     parts.append(render_svg(s.ops, s.faults + drill_bands(s.ops), s.rates))   # drill steps are bands too
     if s.faults:
         parts.append('<ul class="f">' + "".join(f"<li>fault {esc(_fault_text(f))}</li>" for f in s.faults)

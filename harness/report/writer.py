@@ -7,9 +7,14 @@ The pytest plugin fills a :class:`RunRecord` of :class:`ScenarioRecord` s (``rec
     history.jsonl   every scenario's ops, one JSON object a line, each with a "scenario" field
     summary.md      for people: run header, scenario table, every FAIL/unknown verdict explained
     timeline.html   one self-contained chart per scenario (harness/report/timeline.py)
+    logs/<n>-<test>/<service>.log   for a failed or breached scenario, the last lines of each container
+    ../index.jsonl  one line per verdict of every kept run; ../trends.html draws them (trends.py)
+    signoff.md      sign-off runs only: the one-page go/no-go with pointers to the evidence (repeats.py)
+    junit.xml       one test case per scenario, its verdicts as properties (harness/report/junit.py)
 
 The folder is rendered into a hidden temporary sibling and renamed into place, so a crash never leaves
-a half-written report; then ``reports/latest`` is pointed at the newest run (a symlink replaced
+a half-written report; every file passes through ``redact.redact`` (the run's passwords and any
+credentials inside URLs become ``***``); then ``reports/latest`` is pointed at the newest run (a symlink replaced
 atomically, or a text file holding the run id where symlinks fail). ``verdict_line``, ``go_no_go`` and
 ``junit_properties`` serve the terminal summary, the strict sign-off and the junit XML.
 
@@ -21,6 +26,7 @@ atomically, or a text file holding the run id where symlinks fail). ``verdict_li
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -31,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.report import timeline
+from harness.report import repeats, timeline, trends
+from harness.report.junit import render_junit
+from harness.report.redact import redact
 from harness.report.records import (NO_EVIDENCE, OUTCOMES, SCHEMA, VALIDITIES, RunRecord, ScenarioRecord,
-                                    comparison, drills_from_ops, normalised, num_text, one_line, shown_outcome,
+                                    comparison, drills_from_ops, log_paths, normalised, num_text, one_line, shown_outcome,
                                     verdict_dict, verdict_line)
 
 
@@ -69,6 +77,8 @@ def go_no_go(run: RunRecord, strict: bool) -> tuple[bool, list[str]]:
         for v in map(verdict_dict, s.verdicts):
             if v["validity"] == "fail" or (strict and v["validity"] == "unknown"):
                 reasons.append(verdict_line(v, s.id))
+    if strict:
+        reasons += repeats.flaky_reasons(run)
     return not reasons, reasons
 
 
@@ -79,7 +89,7 @@ def report_dict(run: RunRecord) -> dict:
     return _document(normalised(run))
 
 
-def _document(run: RunRecord) -> dict:
+def _document(run: RunRecord, regressions: list[trends.Regression] = ()) -> dict:
     go, reasons = go_no_go(run, run.strict)
     counts = {o: sum(s.outcome == o for s in run.scenarios) for o in OUTCOMES}
     verdicts = [v for s in run.scenarios for v in s.verdicts]
@@ -89,12 +99,21 @@ def _document(run: RunRecord) -> dict:
         "scenarios": [{"id": s.id, "outcome": s.outcome, "skip_reason": s.skip_reason,
                        "faults": s.faults, "verdicts": s.verdicts, "duration_s": s.duration_s,
                        "error": s.error, "ops_count": len(s.ops), "rates": s.rates,
-                       "drills": drills_from_ops(s.ops)} for s in run.scenarios],
+                       "drills": drills_from_ops(s.ops), "logs": log_paths(n, s),
+                       "repeat": s.repeat, "seed": s.seed}
+                      for n, s in enumerate(run.scenarios, start=1)],
+        "commit": run.commit,
+        "regressions": [dataclasses.asdict(r) | {"line": r.line()} for r in regressions],
+        "repeats": repeats.limit_stats(run) if _repeated(run) else [],
         "objectives_file": run.objectives_file, "strict": run.strict,
         "summary": {"scenarios": len(run.scenarios), **counts,
                     "verdicts": {x: sum(v["validity"] == x for v in verdicts) for x in VALIDITIES},
                     "go": go, "reasons": reasons},
     }
+
+
+def _repeated(run: RunRecord) -> bool:
+    return any(s.repeat is not None for s in run.scenarios)
 
 
 def _history_jsonl(run: RunRecord) -> str:
@@ -106,7 +125,7 @@ def _cell(text: Any) -> str:
     return one_line(text).replace("|", "\\|")
 
 
-def _summary_md(run: RunRecord) -> str:
+def _summary_md(run: RunRecord, regressions: list[trends.Regression] = ()) -> str:
     go, reasons = go_no_go(run, run.strict)
     engine = run.environment.get("engine") or {}
     lines = [f"# Run {run.run_id}", "",
@@ -131,6 +150,21 @@ def _summary_md(run: RunRecord) -> str:
         lines += [f"- `{_cell(s.id)}`" for s in blind]
     lines += ["", "## Why not go" if reasons else "## Nothing blocks sign-off", ""]
     lines += [f"- {one_line(r)}" for r in reasons]
+    if _repeated(run):
+        lines += ["", "## Repeats", "", "Every measured value of each limit, by repeat; FLAKY when the verdicts "
+                  "differ between repeats (p95 by nearest rank):", "", *repeats.stats_table(run)]
+    if regressions:
+        lines += ["", "## Regressions", "",
+                  f"Still passing, but worse than the median of the last runs by more than the margin "
+                  f"(`harness/report/trends.py`; see `../{trends.PAGE}`):", ""]
+        lines += [f"- {_cell(r.line())}" for r in regressions]
+    with_logs = [(n, s) for n, s in enumerate(run.scenarios, start=1) if s.logs]
+    if with_logs:
+        lines += ["", "## Container logs of failed scenarios", "",
+                  "The last lines of every container of the scenario's stack, saved when it failed or breached:", ""]
+        lines += [f"- `{_cell(s.id)}`: " + ", ".join(f"[{_cell(service)}]({path})"
+                                                    for service, path in log_paths(n, s).items())
+                  for n, s in with_logs]
     problems = [(s, v) for s in run.scenarios for v in s.verdicts if v["validity"] != "pass"]
     if problems:
         lines += ["", "## FAIL and unknown verdicts", ""]
@@ -155,8 +189,9 @@ def _check_run_id(run_id: str) -> None:
                            where="RunRecord.run_id", fix="use harness.labels.new_run_id()")
 
 
-def write_report(reports_root: Path, run: RunRecord) -> Path:
-    """Render ``reports_root/<run_id>/`` atomically, point ``latest`` at the newest run, return the dir."""
+def write_report(reports_root: Path, run: RunRecord, keep_runs: int = trends.KEEP_RUNS) -> Path:
+    """Render ``reports_root/<run_id>/`` atomically, point ``latest`` at the newest run, add the run to
+    the index and the trends page (pruning runs beyond ``keep_runs``), return the dir."""
     _check_run_id(run.run_id)
     reports_root = Path(reports_root)
     reports_root.mkdir(parents=True, exist_ok=True)
@@ -164,16 +199,24 @@ def write_report(reports_root: Path, run: RunRecord) -> Path:
     final = reports_root / run.run_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{run.run_id}.", suffix=".tmp", dir=reports_root))
     try:
+        regressions = trends.regressions(trends.read_index(reports_root), trends.rows_of(run))
         go, reasons = go_no_go(run, run.strict)
         status = ("GO" if go else f"NO-GO ({len(reasons)} reasons)") + (" strict" if run.strict else "")
         files = {
-            "report.json": json.dumps(_document(run), indent=2, allow_nan=False) + "\n",
+            "report.json": json.dumps(_document(run, regressions), indent=2, allow_nan=False) + "\n",
             "history.jsonl": _history_jsonl(run),
-            "summary.md": _summary_md(run),
+            "summary.md": _summary_md(run, regressions),
             "timeline.html": timeline.render_html(run, verdict_line=verdict_line, status=status),
+            "junit.xml": render_junit(run, [junit_properties(s) for s in run.scenarios]),
         }
+        if run.strict:
+            files["signoff.md"] = repeats.signoff_page(run, go, reasons)
+        for n, s in enumerate(run.scenarios, start=1):   # container logs of failed scenarios
+            for service, path in log_paths(n, s).items():
+                files[path] = s.logs[service]
         for name, text in files.items():
-            _write_file(tmp / name, text)
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            _write_file(tmp / name, redact(text, run.redact))
         os.chmod(tmp, 0o755)
         if final.exists():  # re-rendering a run: swap the old folder out, then drop it
             old = reports_root / f".{run.run_id}.{secrets.token_hex(4)}.old"
@@ -186,6 +229,7 @@ def write_report(reports_root: Path, run: RunRecord) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _point_latest(reports_root, run)
+    trends.update(reports_root, run, keep_runs)
     return final
 
 

@@ -4,8 +4,9 @@ How images are had (present, pulled, built from compose/images), the engine conn
 every object carries, cleanup by label and the compose export all live here; nothing here judges.
 
     declare.py      ServiceSpec, Ready: a declared service, checked before anything starts
-    catalog.py      the data services declared: postgres(), redis(), elasticsearch()
+    catalog.py      the data services declared: postgres(), redis(), elasticsearch(); reference_app()
     core.py         Stack, StackOptions: start (in dependency order), reset, close
+    readiness.py    starting a container, waiting for a service's readiness probe (one retry helper)
     services.py     the running services, their probes and fault helpers
     builds.py       a declared service's image: a ref, the image policy, or a Dockerfile directory
     local.py        a declared service run as a local command (stopped by its pid)

@@ -6,6 +6,8 @@ server through the ``{password}`` placeholder::
     postgres(args=("-c", "synchronous_commit=off"))    # PostgreSQL 15, data on a named volume
     redis(args=("--appendonly", "yes"))                # Redis 7.0, requirepass, protected mode off
     elasticsearch(heap_mb=512)                         # single node, security off, path.repo set
+    reference_app()                                    # app/, the reference service under test
+    reference_app(fragile=True)                        # its fragile mode: the negative controls' target
 """
 
 from __future__ import annotations
@@ -67,7 +69,32 @@ def elasticsearch(*, heap_mb: int = 512) -> ServiceSpec:
                      "ES_JAVA_OPTS": f"-Xms{heap_mb}m -Xmx{heap_mb}m", "path.repo": ELASTICSEARCH_REPO,
                      "action.destructive_requires_name": "false",
                      "cluster.routing.allocation.disk.threshold_enabled": "false"},
-        volumes={"data": ELASTICSEARCH_DATA},
+        volumes={"data": ELASTICSEARCH_DATA, "snapshots": ELASTICSEARCH_REPO},
         ready=Ready.http("/_cluster/health?wait_for_status=yellow&timeout=1s"),
         data_dir=ELASTICSEARCH_DATA, hello=b"GET / HTTP/1.0\r\n\r\n", proxy_port=19200,
         ready_timeout_s=180.0)
+
+
+APP_PID_FILE = "/tmp/app.pid"   # where the app's image writes its server's PID (Crash kills it)
+# The reference service's settings in a scenario stack: a short request deadline and breaker reset
+# so a scenario sees a whole fault and recovery in seconds; cached copies go stale after 0.5 s, so
+# reads ask PostgreSQL (and a failing PostgreSQL is seen as stale reads, not fresh cache hits).
+APP_ENVIRONMENT = {"APP_REQUEST_DEADLINE_S": "2.0", "APP_PG_TIMEOUT_S": "0.5", "APP_REDIS_TIMEOUT_S": "0.2",
+                   "APP_BREAKER_RESET_S": "1.0", "APP_CACHE_FRESH_S": "0.5", "APP_LOG_LEVEL": "warning"}
+
+
+def reference_app(*, fragile: bool = False, name: str = "app", search: str | None = None,
+                  environment: dict[str, str] | None = None) -> ServiceSpec:
+    """The reference service in app/ (its image from compose/images/app), reaching PostgreSQL and
+    Redis (and Elasticsearch when ``search`` names that service) through their proxies.
+
+    Sound: restarted by Docker when its process crashes (``on-failure``). ``fragile=True`` is
+    ``APP_FRAGILE=1`` (no timeouts, fallbacks, breakers or retries) deployed without a restart
+    policy: what the negative controls must catch.
+    """
+    env = {"DATABASE_URL": "{postgres.url}", "REDIS_URL": "{redis.url}", **APP_ENVIRONMENT,
+           "APP_FRAGILE": "1" if fragile else "0", **(environment or {})}
+    if search:
+        env["ELASTICSEARCH_URL"] = "{" + search + ".url}"
+    return ServiceSpec(name, 8080, image=SPECS["app"], environment=env, ready=Ready.http("/ready"),
+                       restart="no" if fragile else "on-failure", depends_on=("postgres", "redis"))

@@ -11,7 +11,8 @@ service's network alias; dependents reach it at the alias ``proxy-<name>``), and
 level by level in dependency order, each level started in parallel and waited for with its own
 readiness check. A failure anywhere removes what was made (also by the stack's own label, for a
 container that failed halfway) and raises one line. Every container, network and volume carries
-the run's labels; credentials are generated per stack.
+the run's labels; credentials are generated per stack. Starting one container and waiting for a
+service's readiness (with its one-line errors) are in ``readiness.py``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from typing import Any
 
 import docker
 import docker.errors
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from harness.errors import HarnessError, PortInUse, ServiceNotReady
+from harness.errors import HarnessError, PortInUse
 from harness.history import History
 from harness.stack import catalog
 from harness.stack.builds import resolve_service_image
@@ -42,6 +42,8 @@ from harness.stack.declare import (TOXIPROXY_API_PORT, Endpoint, ServiceSpec, as
 from harness.stack.images import ResolvedImage
 from harness.stack.labels import run_labels
 from harness.stack.local import LocalProcess
+from harness.stack.readiness import (container_logs, free_port, host_port, is_running, start_container,
+                                     wait_until_ready)
 from harness.stack.services import ElasticsearchService, PostgresService, RedisService, Service
 from harness.toxiproxy import ToxiproxyAPI
 
@@ -66,10 +68,6 @@ class StackOptions:
         return [catalog.postgres(self.postgres_args, data_tmpfs_mb=self.postgres_data_tmpfs_mb,
                                  extra_volumes=self.postgres_volumes),
                 catalog.redis(self.redis_args), *self.services]
-
-
-class _NotYet(Exception):
-    """A readiness probe has not passed yet."""
 
 
 @dataclass
@@ -197,6 +195,37 @@ class Stack:
                 pass
             self._network = None
 
+    def container_logs(self, lines: int = 50) -> dict[str, str]:
+        """The last ``lines`` log lines of every container of this stack (and of each local command),
+        keyed by service name; evidence for a failed scenario. Never raises for one missing log."""
+        names = {}
+        for name, container in self._containers.items():
+            wrapped = container.get_wrapped_container()
+            if wrapped is not None:
+                names[wrapped.id] = name
+        out: dict[str, str] = {}
+        try:
+            boxes = self.client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={self._uid}"})
+        except docker.errors.APIError as exc:
+            return {"engine": f"(container list unavailable: {exc})"}
+        for box in boxes:
+            name = names.get(box.id, box.name)
+            name = f"{name}-{box.short_id}" if name in out else name
+            try:
+                out[name] = box.logs(tail=lines, timestamps=True).decode(errors="replace")
+            except docker.errors.APIError as exc:
+                out[name] = f"(logs unavailable: {exc})"
+        for name, process in self._processes.items():
+            try:
+                out[name] = "".join(Path(process.log_path).read_text(errors="replace").splitlines(True)[-lines:])
+            except OSError as exc:
+                out[name] = f"(output unavailable: {exc})"
+        return out
+
+    def secrets(self) -> tuple[str, ...]:
+        """The passwords generated for this stack's services (the report keeps them out of evidence)."""
+        return tuple(self._passwords.values())
+
     def bind(self, history: History | None, fault_records: list[Any] | None) -> None:
         """Record the next scenario's faults into ``history`` and ``fault_records``."""
         self.history = history
@@ -213,6 +242,9 @@ class Stack:
                 service = self._services[spec.name]
                 self._wait_ready(service, timeout_s=min(self._ready_timeout(spec), 30.0))
                 service.reset_data()
+                if spec.kind == "service" and service.container is not None:   # restarted: see reset_data
+                    self._revive(service)
+                    self._wait_ready(service, timeout_s=min(self._ready_timeout(spec), 30.0))
         return time.monotonic() - began
 
     # -- images, containers, processes -----------------------------------------------------------
@@ -275,10 +307,10 @@ class Stack:
         if spec.command:
             container.with_command([render(spec, arg, own=own, endpoints=endpoints) for arg in spec.command])
         container.ports[f"{spec.port}/tcp"] = ("127.0.0.1", None)
-        self._containers[spec.name] = _started(container, spec.name)
+        self._containers[spec.name] = start_container(container, spec.name)
 
     def _start_local(self, spec: ServiceSpec) -> None:
-        port = _free_port()
+        port = free_port()
         own = Endpoint("127.0.0.1", port, self._passwords[spec.name])
         endpoints = self._host_endpoints()
         env = {k: render(spec, v, own=own, endpoints=endpoints) for k, v in spec.environment.items()}
@@ -300,15 +332,15 @@ class Stack:
         container.ports[f"{TOXIPROXY_API_PORT}/tcp"] = ("127.0.0.1", self.options.toxiproxy_api_port)
         for port in self._proxy_ports.values():
             container.ports[f"{port}/tcp"] = ("127.0.0.1", None)
-        return _started(container, "toxiproxy")
+        return start_container(container, "toxiproxy")
 
     def _wire(self) -> None:
         proxy = self._containers["toxiproxy"]
-        api_port = _host_port(proxy, TOXIPROXY_API_PORT, "toxiproxy")
+        api_port = host_port(proxy, TOXIPROXY_API_PORT, "toxiproxy")
         self.toxiproxy_url = f"http://127.0.0.1:{api_port}"
         self.toxiproxy = ToxiproxyAPI(self.toxiproxy_url)
-        _retry(lambda: self.toxiproxy.version(), timeout_s=self.ready_timeout_s,
-               what="toxiproxy", logs=lambda: _logs(proxy))
+        wait_until_ready(lambda: self.toxiproxy.version(), timeout_s=self.ready_timeout_s,
+               what="toxiproxy", logs=lambda: container_logs(proxy))
         for name, port in self._proxy_ports.items():
             spec = self._specs[name]
             self.toxiproxy.create_proxy(name, listen=f"0.0.0.0:{port}", upstream=f"{name}:{spec.port}")
@@ -332,8 +364,8 @@ class Stack:
         own = self._containers[spec.name]
         toxiproxy = self._containers["toxiproxy"]
         return cls(spec=spec, stack=self, container=own.get_wrapped_container(),
-                   port=_host_port(toxiproxy, self._proxy_ports[spec.name], "toxiproxy"),
-                   direct_port=_host_port(own, spec.port, spec.name), password=password,
+                   port=host_port(toxiproxy, self._proxy_ports[spec.name], "toxiproxy"),
+                   direct_port=host_port(own, spec.port, spec.name), password=password,
                    proxy_port=self._proxy_ports[spec.name])
 
     def _revive(self, service: Service) -> None:
@@ -367,10 +399,10 @@ class Stack:
         else:
             container = self._containers[service.name]
             box = service.container
-            logs, alive = (lambda: _logs(container)), (lambda: _running(box))
+            logs, alive = (lambda: container_logs(container)), (lambda: is_running(box))
             fix = (f"make it listen on port {spec.port} on all interfaces and answer {spec.ready}, "
                    f"or raise ready_timeout_s / HARNESS_READY_TIMEOUT_S")
-        _retry(service.probe, timeout_s=timeout_s or self._ready_timeout(spec), what=service.name,
+        wait_until_ready(service.probe, timeout_s=timeout_s or self._ready_timeout(spec), what=service.name,
                logs=logs, alive=alive, check=str(spec.ready), fix=fix)
 
     def _check_port_free(self) -> None:
@@ -387,81 +419,3 @@ class Stack:
                                     "to let the harness pick a free port") from None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _started(container: DockerContainer, what: str) -> DockerContainer:
-    try:
-        return container.start()
-    except docker.errors.APIError as exc:
-        text = str(exc)
-        if "port is already allocated" in text or "address already in use" in text:
-            raise PortInUse(f"a port for {what} ({container.image}) is already in use",
-                            fix="free the port or let the harness choose one") from exc
-        raise HarnessError(f"could not start {what} ({container.image}): {exc.explanation or exc}",
-                           fix="see the Docker engine log") from exc
-
-
-def _host_port(container: DockerContainer, port: int, what: str) -> int:
-    box = container.get_wrapped_container()
-    box.reload()
-    bound = (box.ports or {}).get(f"{port}/tcp")
-    if not bound:
-        tail = _logs(container)
-        raise ServiceNotReady(f"{what} exited before it became ready "
-                              f"(status {box.status}); last log lines: {' | '.join(tail.splitlines()[-8:])}",
-                              fix="check the image and the server arguments", evidence=tail)
-    return int(bound[0]["HostPort"])
-
-
-def _logs(container: DockerContainer, lines: int = 15) -> str:
-    try:
-        raw = container.get_wrapped_container().logs(tail=lines)
-    except docker.errors.APIError:
-        return "(logs unavailable)"
-    return raw.decode(errors="replace").strip()
-
-
-def _running(box: Any) -> bool:
-    try:
-        box.reload()
-    except docker.errors.NotFound:
-        return False
-    return box.status in ("running", "paused", "restarting", "created")
-
-
-def _retry(probe: Callable[[], Any], *, timeout_s: float, what: str, logs: Callable[[], str],
-           alive: Callable[[], bool] | None = None, check: str | None = None,
-           fix: str | None = None) -> None:
-    def attempt() -> None:
-        if alive is not None and not alive():
-            raise _Exited()
-        try:
-            probe()
-        except Exception as exc:  # noqa: BLE001 - any failure of a real probe means "not yet"
-            raise _NotYet(f"{type(exc).__name__}: {exc}") from exc
-
-    checked = f"{check}: " if check else ""
-    try:
-        for step in Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.1),
-                             retry=retry_if_exception_type(_NotYet), reraise=True):
-            with step:
-                attempt()
-    except _Exited:
-        tail = logs()
-        raise ServiceNotReady(f"{what} exited before it became ready; last log lines: "
-                              f"{' | '.join(tail.splitlines()[-8:])}",
-                              fix="check the image and the server arguments", evidence=tail) from None
-    except _NotYet as exc:
-        tail = logs()
-        raise ServiceNotReady(f"{what} was not ready after {timeout_s:g} s ({checked}{exc}); last log lines: "
-                              f"{' | '.join(tail.splitlines()[-8:])}",
-                              fix=fix or "raise HARNESS_READY_TIMEOUT_S or check the service's logs",
-                              evidence=tail) from None
-
-
-class _Exited(Exception):
-    """The container stopped while we waited for it."""

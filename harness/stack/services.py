@@ -108,7 +108,12 @@ class Service:
                         raise ConnectionError("the connection closed without a reply")
 
     def reset_data(self) -> None:
-        """Forget the data a scenario wrote (nothing to do for a service of the generic kind)."""
+        """Forget what a scenario left behind. A service of the generic kind that depends on other
+        services holds state of theirs (connection pools, caches, circuit breakers) that their reset
+        just made stale: its container is restarted, so each scenario starts from a fresh service
+        (the stack then waits until it is ready again). Nothing to do for one without dependencies."""
+        if self.container is not None and self.spec.dependencies():
+            self.container.restart(timeout=2)
 
     # -- faults ---------------------------------------------------------------------------
     def _bind(self) -> dict[str, Any]:
@@ -166,6 +171,11 @@ class Service:
 
     def restart(self, **kw: Any) -> faults.Restart:
         return self._box(faults.Restart, **kw)
+
+    def crash(self, pid_file: str | None = None, **kw: Any) -> faults.Crash:
+        """Kill the service's process from inside its container: its restart policy applies."""
+        self._need_container("crash")
+        return self._box(faults.Crash, pid_file=pid_file, **kw)
 
     def memory_limit(self, mem_bytes: int, **kw: Any) -> faults.MemoryLimit:
         return self._box(faults.MemoryLimit, mem_bytes=mem_bytes, **kw)

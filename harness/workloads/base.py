@@ -114,7 +114,7 @@ class Workload:
     """Base of all workloads: attempts at ``rate_hz``, open-loop over a bounded pool of lanes.
 
     Subclasses set ``f`` and implement ``attempt`` (return the ok value, raise on failure) and
-    ``classify``; optionally ``client_fields`` (per-lane client attributes), ``longest_wait_s``,
+    ``classify``; optionally ``failure_value`` (what a failed attempt records), ``client_fields`` (per-lane client attributes), ``longest_wait_s``,
     ``value_for``, ``prepare`` (runs on ``start()``), ``interrupt`` (from another thread: make a
     blocked attempt return; True if it shut a socket), ``reset`` (drop the client so the next
     attempt reconnects; called after every error) and ``close``.
@@ -167,6 +167,10 @@ class Workload:
 
     def classify(self, exc: BaseException, *, sent: bool) -> str:
         return "fail" if not sent else "info"
+
+    def failure_value(self, exc: BaseException) -> Any:
+        """What a failed attempt's completion records as its value (None: the invoke's value)."""
+        return None
 
     def longest_wait_s(self) -> float | None:
         """The longest one attempt can wait on the client's timeouts; None when unbounded."""
@@ -336,7 +340,12 @@ class Workload:
                 kind = lane.client.classify(exc, sent=attempt.sent)
             except Exception:
                 kind = "info"
-            self._finish(lane, op, kind if kind in ("fail", "info") else "info", error=describe(exc))
+            try:
+                value = lane.client.failure_value(exc)
+            except Exception:
+                value = None
+            self._finish(lane, op, kind if kind in ("fail", "info") else "info", error=describe(exc),
+                         value=value)
             self._safe(lane.client.reset)
         else:
             self._finish(lane, op, "ok", value=attempt.value if result is None else result)
@@ -351,6 +360,8 @@ class Workload:
                 return
             if kind == "ok":
                 self.history.complete(op, "ok", value=value)
+            elif value is not None:
+                self.history.complete(op, kind, value=value, error=error)
             else:
                 self.history.complete(op, kind, error=error)
 

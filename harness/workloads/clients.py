@@ -24,7 +24,9 @@ connecting is ``sent=False``. Callers that cannot tell pass nothing (``sent=True
       AuthenticationError, AuthorizationError, BusyLoadingError
       (LOADING), DataError (rejected by the client's encoder)
     redis ConnectionError / TimeoutError after sending        -        info   -
-    HTTP response with a status outside 2xx (HttpStatusError) -        -      fail
+    HTTP response 4xx, or 503 with Retry-After (a clean refusal) -      -      fail
+    HTTP response other 5xx: to an idempotent request (GET)   -        -      fail
+      to a request that may write (POST without idempotency)  -        -      info
     socket.timeout / TimeoutError / OSError after sending     info     info   info
     anything else                                             info     info   info
 
@@ -39,8 +41,9 @@ import http.client
 import os
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 import redis
@@ -62,11 +65,36 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class HttpStatusError(Exception):
-    """The server answered, with a status outside 2xx: the probe definitely did not succeed."""
+    """The server answered, with a status outside 2xx; ``fields`` is what ``response_fields`` read."""
 
-    def __init__(self, status: int, reason: str = "") -> None:
+    def __init__(self, status: int, reason: str = "", fields: dict[str, Any] | None = None) -> None:
         self.status = status
+        self.fields = fields if fields is not None else {"status": status}
         super().__init__(f"HTTP {status} {reason}".strip())
+
+    @property
+    def clean(self) -> bool:
+        """A 503 that says when to come back (``Retry-After``): the service refused, on purpose."""
+        return bool(self.fields.get("clean"))
+
+
+def response_fields(status: int, headers: Mapping[str, str]) -> dict[str, Any]:
+    """What an HTTP workload records of one response (the op's value; docs/report-schema.md).
+
+    ``status``; ``degraded`` (True when the response carried an ``X-Degraded`` header, whose text
+    is kept as ``degraded_by``); for a 503 with ``Retry-After``, ``retry_after`` and ``clean``
+    (a deliberate, fast refusal rather than a crash). Header names are case-insensitive.
+    """
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    marks = lower.get("x-degraded", "").strip()
+    fields: dict[str, Any] = {"status": int(status), "degraded": bool(marks)}
+    if marks:
+        fields["degraded_by"] = marks
+    retry_after = lower.get("retry-after", "").strip()
+    if status == 503 and retry_after:
+        fields["retry_after"] = retry_after
+        fields["clean"] = True
+    return fields
 
 
 def classify_postgres_error(exc: BaseException, *, sent: bool = True) -> Outcome:
@@ -90,10 +118,17 @@ def classify_redis_error(exc: BaseException, *, sent: bool = True) -> Outcome:
     return "info"
 
 
-def classify_http_error(exc: BaseException, *, sent: bool = True) -> Outcome:
-    """``fail`` if the HTTP request definitely did not succeed, else ``info`` (table above)."""
-    if not sent or isinstance(exc, _NEVER_CONNECTED + (HttpStatusError,)):
+def classify_http_error(exc: BaseException, *, sent: bool = True, idempotent: bool = True) -> Outcome:
+    """``fail`` if the HTTP request definitely did not succeed, else ``info`` (table above).
+
+    A 5xx other than a clean 503 to a request that may write (``idempotent=False``) is ``info``:
+    the server may have applied it before it failed."""
+    if not sent or isinstance(exc, _NEVER_CONNECTED):
         return "fail"
+    if isinstance(exc, HttpStatusError):
+        if idempotent or exc.status < 500 or exc.clean:
+            return "fail"
+        return "info"
     return "info"
 
 
@@ -211,11 +246,15 @@ def read_back_redis(*, host: str, port: int, password: str | None = None,
         client.close()
 
 
-def http_get(conn: http.client.HTTPConnection, path: str) -> int:
-    """GET ``path`` on a connected connection; the status if 2xx, else ``HttpStatusError``."""
-    conn.request("GET", path or "/", headers={"Connection": "close"})
+def http_request(conn: http.client.HTTPConnection, path: str, *, method: str = "GET",
+                 body: bytes | None = None, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One request on a connected connection: ``response_fields`` if 2xx, else ``HttpStatusError``
+    carrying them."""
+    conn.request(method, path or "/", body=body, headers={"Connection": "close", **(headers or {})})
     response = conn.getresponse()
     response.read()
+    fields = response_fields(response.status, dict(response.getheaders()))
     if not 200 <= response.status < 300:
-        raise HttpStatusError(response.status, response.reason)
-    return response.status
+        raise HttpStatusError(response.status, response.reason, fields)
+    return fields
+

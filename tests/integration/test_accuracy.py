@@ -176,13 +176,13 @@ def measure_once(stack: Any, kind: str, *, closed_loop: bool = False, hold_s: fl
         assert window is not None and window.healed_at is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (
-                probe.first_ok_after(window.healed_at) is None
+                probe.first_ok_after(window.recovery_from) is None
                 or recovery_time(history, f="read").value is None):
             time.sleep(0.1)
         time.sleep(2.5)  # the slowest hung client attempt (2 s deadline) has returned
     [verdict] = check(RTO, history, f="read")
-    first = probe.first_ok_after(window.healed_at)
-    return Run(verdict.measured, None if first is None else first - window.healed_at,
+    first = probe.first_ok_after(window.recovery_from)
+    return Run(verdict.measured, None if first is None else first - window.recovery_from,
                verdict.validity, verdict.explanation)
 
 

@@ -11,6 +11,7 @@ from harness.drills import PostgresLogicalDrill, PostgresPitrDrill, RedisAofDril
 from harness.drills.containers import DRILL_LABEL
 from harness.errors import DrillError
 from harness.judging.checkers import check
+from harness.stack.labels import RUN_LABEL
 from harness.judging.drills import drill_runs
 from harness.judging.objectives import Objective, parse_limit
 from harness.workloads.clients import read_back_postgres
@@ -189,3 +190,59 @@ def test_a_base_backup_damaged_before_its_manifest_was_taken_is_caught_by_pg_ver
         drill.copy()
         with pytest.raises(DrillError, match="pg_verifybackup of the copy failed.*pg_control"):
             drill.restore()
+
+
+def test_a_recovery_that_replays_past_its_target_fails_writes_after_restore_point(stack_factory, history):
+    """The restore point is recorded, but recovery is (wrongly) aimed 1 s of inserts later: the
+    inserts invoked after the restore point survive, and the PITR check FAILs naming them, while
+    nothing acknowledged before the point is lost (so only the right limit breaks)."""
+    stack = stack_factory(PostgresPitrDrill.stack_options())
+    with PostgresPitrDrill(stack, history) as drill:
+        with PostgresInserts(history, **stack.postgres.conninfo, rate_hz=50):
+            time.sleep(0.3)
+            drill.backup()
+            time.sleep(0.3)
+            drill.mark_target()
+            time.sleep(1.0)
+            with stack.postgres.connect() as conn:   # the drill's bug: a later target than the one recorded
+                drill.target = conn.execute("SELECT clock_timestamp()::text").fetchone()[0]
+            time.sleep(0.3)
+        drill.copy()
+        drill.disaster()
+        drill.restore()
+        drill.verify()
+        observed = read_back_postgres(**stack.postgres.conninfo)
+    verdicts = {v.metric: v for v in check(objective(writes_after_restore_point="0 writes",
+                                                      lost_before_restore_point="0 writes"),
+                                           history, f="insert", observed=observed)}
+    after = verdicts["writes_after_restore_point"]
+    assert after.validity == "fail" and after.measured >= 30, after   # about 50/s for 1 s
+    assert verdicts["lost_before_restore_point"].validity == "pass", verdicts["lost_before_restore_point"]
+
+
+def test_drills_leave_no_dangling_volume(stack_factory, history, docker_client):
+    """A whole PITR drill (which mounts volumes into tool, loader and restored containers) adds no
+    dangling volume to the engine: anonymous volumes of images that declare VOLUME go with their
+    containers, named ones with the drill."""
+    before = {v.name for v in docker_client.volumes.list(filters={"dangling": True})}
+    stack = stack_factory(PostgresPitrDrill.stack_options())
+    with PostgresPitrDrill(stack, history) as drill:
+        pitr_backed_up(stack, history, drill)
+        drill.copy()
+        drill.disaster()
+        drill.restore()
+        drill.verify()
+    stack.close()                                   # idempotent; the fixture closes it again
+    added = {v.name for v in docker_client.volumes.list(filters={"dangling": True})} - before
+    assert added == set(), f"dangling volumes left: {sorted(added)}"
+
+
+def test_a_pitr_drill_on_a_stack_without_its_archive_says_how_to_build_one(stack_factory, history, docker_client):
+    """Bad input: a PITR drill on a default stack (no WAL archive) is one line naming the fix, and
+    the drill made nothing."""
+    stack = stack_factory()
+    with pytest.raises(DrillError, match=r"no WAL archive volume at /var/lib/postgresql/wal-archive.*"
+                                         r"PostgresPitrDrill\.stack_options\(\)") as err:
+        PostgresPitrDrill(stack, history)
+    assert "\n" not in str(err.value)
+    assert docker_client.volumes.list(filters={"label": [DRILL_LABEL, f"{RUN_LABEL}={stack.run_id}"]}) == []

@@ -70,8 +70,10 @@ def test_retries_and_timeouts_stop_at_the_request_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(DependencyUnavailable):
         asyncio.run(within_deadline())
-    assert time.monotonic() - started < 0.3
-    assert 2 <= call.calls <= 3
+    # the point is "stopped by the deadline", not how fast: one undisturbed call alone takes 1 s and
+    # all ten would take 10 s; a loaded machine may fit fewer attempts in 0.12 s, never more than 3
+    assert time.monotonic() - started < 0.9
+    assert 1 <= call.calls <= 3
 
 
 def test_breaker_opens_after_fail_max_then_fails_fast_then_half_opens() -> None:

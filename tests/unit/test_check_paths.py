@@ -66,7 +66,7 @@ def test_the_worst_window_is_a_fail_over_an_unknown_over_a_pass():
     probes(h2, 0.0, 4.0, outcome=lambda t: "fail" if 1.0 <= t < 1.5 or 2.0 <= t < 2.9 else "ok")
     [worst] = check(objective(rto="1 s"), h2, f="read")
     assert worst.validity == "pass" and "window 2 (b)" in worst.explanation
-    assert worst.measured == pytest.approx(2.902 - 2.501)
+    assert worst.measured == pytest.approx(2.902 - 2.5)
 
 
 def test_error_rate_by_name_window_and_filter():

@@ -166,18 +166,49 @@ def test_a_crash_in_one_measure_leaves_the_others_judged(monkeypatch):
 # --- recovery time -----------------------------------------------------------------------------
 
 def test_recovery_time_from_heal_passes():
-    """Probes ok right after the heal: recovery is the first ok completion after the heal."""
+    """Probes ok right after the heal: recovery is counted from the start of the heal (3.0) to the
+    first ok completion of the streak."""
     h = outage_history()
     m = recovery_time(h, f="read")
-    assert m.value == pytest.approx(3.012 - 3.001)
-    assert "completed at t=3.012 s" in m.explanation
+    assert m.value == pytest.approx(3.002 - 3.0)
+    assert "heal began at t=3 s" in m.explanation and "first served at t=3.002 s" in m.explanation
     assert check(objective(rto="1 s"), h, f="read")[0].validity == "pass"
 
 
 def test_slow_recovery_fails():
     """Negative control: clients still failing 1.5 s after the heal breach a 1 s RTO."""
     verdict = check(objective(rto="1 s"), outage_history(down_until=4.5), f="read")[0]
-    assert verdict.validity == "fail" and verdict.measured == pytest.approx(4.502 - 3.001)
+    assert verdict.validity == "fail" and verdict.measured == pytest.approx(4.502 - 3.0)
+
+
+def test_recovery_counts_from_the_start_of_a_slow_heal():
+    """A container restart that takes 0.5 s to return: clients waited from when the restart was
+    asked for, so rto counts from the heal's invoke (3.0), not its completion (3.5)."""
+    h = History()
+    fault(h, kind="kill", target="postgres", heal_at=None)
+    call(h, "heal", {"name": "redis-down", "kind": "kill", "target": "postgres"}, 3.0, 3.5, process="nemesis")
+    for t, out in [(3.1, "fail"), (3.6, "ok"), (3.7, "ok"), (3.8, "ok")]:
+        call(h, "read", t, t, t + 0.01, outcome=out)
+    m = recovery_time(h)
+    assert m.value == pytest.approx(3.61 - 3.0)
+    assert "heal began at t=3 s" in m.explanation
+    assert check(objective(rto="500 ms"), h)[0].validity == "fail"   # 0.11 s from the heal's end
+
+
+def test_recovery_is_the_first_completion_of_the_streak_not_of_its_first_invoke():
+    """An op invoked while the server was still starting completes after ops invoked later: the
+    service was serving at the earliest ok completion of the streak (3.45), not at 3.6."""
+    h = History()
+    fault(h, heal_at=3.0)
+    call(h, "read", 1, 3.1, 3.11, outcome="fail")
+    call(h, "read", 2, 3.2, 3.6)      # waited in the starting server
+    call(h, "read", 3, 3.3, 3.45)
+    call(h, "read", 4, 3.4, 3.5)
+    call(h, "read", 5, 3.5, 3.51)
+    m = recovery_time(h)
+    assert m.value == pytest.approx(3.45 - 3.0)
+    assert "first served at t=3.45 s" in m.explanation
+    assert recovery_time(h, consecutive=1).value == pytest.approx(3.6 - 3.0)   # a streak of one
 
 
 def test_recovery_needs_consecutive_successes():
@@ -186,15 +217,15 @@ def test_recovery_needs_consecutive_successes():
     fault(h, heal_at=3.0)
     for t, out in [(3.1, "ok"), (3.2, "fail"), (3.3, "ok"), (3.4, "ok"), (3.5, "ok")]:
         call(h, "read", t, t, t + 0.01, outcome=out)
-    assert recovery_time(h, consecutive=3).value == pytest.approx(3.31 - 3.001)
-    assert recovery_time(h, consecutive=1).value == pytest.approx(3.11 - 3.001)
+    assert recovery_time(h, consecutive=3).value == pytest.approx(3.31 - 3.0)
+    assert recovery_time(h, consecutive=1).value == pytest.approx(3.11 - 3.0)
 
 
 def test_never_recovering_fails_once_the_limit_is_exceeded():
     """Negative control: no success up to 2 s after the heal fails a 1 s RTO; a short tail is unknown."""
     long_tail = outage_history(down_until=99.0, end=5.0)
     verdict = check(objective(rto="1 s"), long_tail, f="read")[0]
-    assert verdict.validity == "fail" and verdict.measured == pytest.approx(long_tail.end_time() - 3.001)
+    assert verdict.validity == "fail" and verdict.measured == pytest.approx(long_tail.end_time() - 3.0)
     assert "no 3 ok ops in a row after the heal" in verdict.explanation
     short_tail = outage_history(down_until=99.0, end=3.5)
     assert check(objective(rto="1 s"), short_tail, f="read")[0].validity == "unknown"

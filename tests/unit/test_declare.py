@@ -167,3 +167,17 @@ def test_data_services_follow_their_images_contracts():
     es = catalog.elasticsearch(heap_mb=256).environment
     assert es["discovery.type"] == "single-node" and es["xpack.security.enabled"] == "false"
     assert es["ES_JAVA_OPTS"] == "-Xms256m -Xmx256m" and es["path.repo"] == catalog.ELASTICSEARCH_REPO
+
+
+def test_reference_app_reaches_its_dependencies_through_their_proxies():
+    """The reference service is declared like any other: proxied URLs, /ready, a restart policy;
+    its fragile mode is APP_FRAGILE=1 with no restart policy; with search it depends on that too."""
+    sound, fragile = catalog.reference_app(), catalog.reference_app(fragile=True)
+    assert (sound.environment["DATABASE_URL"], sound.environment["REDIS_URL"]) == ("{postgres.url}", "{redis.url}")
+    assert (sound.environment["APP_FRAGILE"], sound.restart, str(sound.ready)) == ("0", "on-failure", "HTTP GET /ready")
+    assert (fragile.environment["APP_FRAGILE"], fragile.restart) == ("1", "no")
+    levels = check_declared([catalog.postgres(), catalog.redis(), sound])
+    assert [[s.name for s in level] for level in levels] == [["postgres", "redis"], ["app"]]
+    searching = catalog.reference_app(name="search-app", search="elasticsearch")
+    assert searching.environment["ELASTICSEARCH_URL"] == "{elasticsearch.url}"
+    assert "elasticsearch" in searching.dependencies()

@@ -188,8 +188,8 @@ def test_a_run_without_a_fault_is_one_span():
 @pytest.mark.parametrize("name, measured, label, start, end, scheduled, sent", [
     ("max_error_rate_during_fault", None, "during redis-down", 1.0, 2.001, 21, 11),
     ("latency_p99_after_fault", 0.35, "after redis-down", 2.001, math.inf, 9, 9),
-    ("rto", None, "after redis-down", 2.001, math.inf, 9, 9),
-    ("rto", 0.35, "between the heal and the recovery (t=2.001..2.351 s)", 2.001, 2.351000001, 3, 3),
+    ("rto", None, "after redis-down", 2.0, math.inf, 10, 10),     # from the start of the heal
+    ("rto", 0.35, "between the heal and the recovery (t=2..2.35 s)", 2.0, 2.350000001, 4, 4),
     ("steady_state_after_heal", 0.35, "between the heal and the recovery (t=2.001..2.351 s)", 2.001, 2.351000001,
      3, 3),
     ("rto_from_inject", None, "between the inject and the recovery (t=1..2.902 s)", 1.0, 2.902000001, 30, 20),

@@ -141,8 +141,10 @@ def test_fault_window_from_inject_invoke_to_heal_completion():
     h = History()
     _nemesis(h, "inject", "redis-down", 1.0)
     _nemesis(h, "heal", "redis-down", 3.0)
-    assert fault_windows(h) == [FaultWindow("redis-down", "down", "redis", 1.0, 3.01)]
+    assert fault_windows(h) == [FaultWindow("redis-down", "down", "redis", 1.0, 3.01, heal_began_at=3.0)]
     assert fault_windows(h)[0].to_dict()["healed_at"] == 3.01
+    assert fault_windows(h)[0].recovery_from == 3.0
+    assert FaultWindow("x", "down", "redis", 1.0, 3.01).recovery_from == 3.01   # no heal start known
 
 
 def test_failed_inject_opens_no_window_and_unhealed_stays_open():

@@ -78,7 +78,7 @@ ROWS = [
     ("unhealed", steady_state_after_heal, {}, None, None,
      'no healed fault window in the history'),
     ("no_ops_after_heal", recovery_time, {}, None, None,
-     'no client op invoked after the heal at t=3.001 s'),
+     'no client op invoked after the heal at t=3 s'),
     ("no_ops_after_heal", recovery_time, {'since': 'inject'}, 0.0, None,
      'all 100 ops after the inject at t=1 s succeeded'),
     ("no_ops_after_heal", observed_outage, {}, 0.0, None,
@@ -87,8 +87,8 @@ ROWS = [
      'observed outage 0 s vs injected 2.001 s: all 100 ops after the inject at t=1 s succeeded'),
     ("no_ops_after_heal", steady_state_after_heal, {}, None, 0.0,
      'no 3 ok ops within 7 ms in a row after the heal at t=3.001 s by the end at t=3.001 s'),
-    ("never_recovers", recovery_time, {}, None, 1.991,
-     'no 3 ok ops in a row after the heal at t=3.001 s; history ends at t=4.992 s'),
+    ("never_recovers", recovery_time, {}, None, 1.992,
+     'no 3 ok ops in a row after the heal at t=3 s; history ends at t=4.992 s'),
     ("never_recovers", recovery_time, {'since': 'inject'}, None, 3.992,
      'no 3 ok ops in a row after the inject at t=1 s; history ends at t=4.992 s'),
     ("never_recovers", observed_outage, {}, None, 3.992,
@@ -97,18 +97,18 @@ ROWS = [
      'down from t=1 s, no 3 ok ops in a row by the end at t=4.992 s'),
     ("never_recovers", steady_state_after_heal, {}, None, 1.991,
      'no 3 ok ops within 7 ms in a row after the heal at t=3.001 s by the end at t=4.992 s'),
-    ("outage_mixed", recovery_time, {}, 0.011, None,
-     'redis-down heal at t=3.001 s, first of 3 ok ops in a row completed at t=3.012 s'),
+    ("outage_mixed", recovery_time, {}, 0.002, None,
+     'redis-down heal began at t=3 s, 3 ok ops in a row, the first served at t=3.002 s'),
     ("outage_mixed", recovery_time, {'since': 'inject'}, 2.002, None,
-     'redis-down inject at t=1 s, first of 3 ok ops in a row completed at t=3.002 s'),
+     'redis-down inject at t=1 s, 3 ok ops in a row, the first served at t=3.002 s'),
     ("outage_mixed", observed_outage, {}, 2.0, None,
      'first failed op invoked at t=1 s, first of 3 ok ops invoked at t=3 s'),
     ("outage_mixed", outage_accuracy, {}, 0.001, None,
      'observed outage 2 s vs injected 2.001 s: first failed op invoked at t=1 s, first of 3 ok ops invoked at t=3 s'),
     ("outage_mixed", steady_state_after_heal, {}, 0.009, None,
      'heal at t=3.001 s; from t=3.01 s 3 ok ops in a row within 7 ms (before-fault p99 2 ms)'),
-    ("all_ok", recovery_time, {}, 0.011, None,
-     'redis-down heal at t=3.001 s, first of 3 ok ops in a row completed at t=3.012 s'),
+    ("all_ok", recovery_time, {}, 0.002, None,
+     'redis-down heal began at t=3 s, 3 ok ops in a row, the first served at t=3.002 s'),
     ("all_ok", recovery_time, {'since': 'inject'}, 0.0, None,
      'all 400 ops after the inject at t=1 s succeeded'),
     ("all_ok", observed_outage, {}, 0.0, None,
@@ -117,10 +117,10 @@ ROWS = [
      'observed outage 0 s vs injected 2.001 s: all 400 ops after the inject at t=1 s succeeded'),
     ("all_ok", steady_state_after_heal, {}, 0.009, None,
      'heal at t=3.001 s; from t=3.01 s 3 ok ops in a row within 7 ms (before-fault p99 2 ms)'),
-    ("late", recovery_time, {}, 0.501, None,
-     'redis-down heal at t=3.001 s, first of 3 ok ops in a row completed at t=3.502 s'),
+    ("late", recovery_time, {}, 0.502, None,
+     'redis-down heal began at t=3 s, 3 ok ops in a row, the first served at t=3.502 s'),
     ("late", recovery_time, {'since': 'inject'}, 2.502, None,
-     'redis-down inject at t=1 s, first of 3 ok ops in a row completed at t=3.502 s'),
+     'redis-down inject at t=1 s, 3 ok ops in a row, the first served at t=3.502 s'),
     ("late", observed_outage, {}, 2.5, None,
      'first failed op invoked at t=1 s, first of 3 ok ops invoked at t=3.5 s'),
     ("late", outage_accuracy, {}, 0.499, None,
@@ -146,18 +146,19 @@ def test_a_fault_named_but_absent_is_named_in_the_explanation():
     h = outage_history()
     fault(h, name="second", inject_at=6.0, heal_at=7.0)
     assert recovery_time(h, f="read", fault="second").explanation == \
-        "no client op invoked after the heal at t=7.001 s"
+        "no client op invoked after the heal at t=7 s"
 
 
 def test_consecutive_counts_how_many_ok_ops_make_a_recovery():
-    """Three ok ops then a failure after the heal: the default of 3 recovers at the first of them,
-    4 or 5 only after the failure; the same for the outage and steady-state measures."""
+    """Four ok ops from the start of the heal, then a failure: 3 or 4 in a row recover at the first
+    of them, 5 only after the failure; the same for the outage and steady-state measures."""
     h = History()
     fault(h, inject_at=1.0, heal_at=3.0)
     probes(h, 0.0, 5.0, outcome=lambda t: "fail" if 1.0 <= t < 3.0 or round(t, 3) == 3.04 else "ok")
-    assert recovery_time(h, f="read").value == pytest.approx(3.012 - 3.001)
-    assert recovery_time(h, f="read", consecutive=4).value == pytest.approx(3.052 - 3.001)
-    assert "first of 4 ok ops in a row" in recovery_time(h, f="read", consecutive=4).explanation
+    assert recovery_time(h, f="read").value == pytest.approx(3.002 - 3.0)
+    assert recovery_time(h, f="read", consecutive=4).value == pytest.approx(3.002 - 3.0)
+    assert recovery_time(h, f="read", consecutive=5).value == pytest.approx(3.052 - 3.0)
+    assert "5 ok ops in a row" in recovery_time(h, f="read", consecutive=5).explanation
     assert observed_outage(h, f="read").value == pytest.approx(2.0)
     assert observed_outage(h, f="read", consecutive=5).value == pytest.approx(2.05)
     assert outage_accuracy(h, f="read").value == pytest.approx(0.001)
@@ -167,14 +168,15 @@ def test_consecutive_counts_how_many_ok_ops_make_a_recovery():
 
 
 def test_ops_invoked_exactly_at_the_reference_count():
-    """An op invoked exactly at the heal belongs after it (>=), for recovery and steady state."""
+    """An op invoked exactly at the reference belongs after it (>=): the start of the heal (2.0)
+    for recovery, its completion (2.001) for steady state."""
     h = History()
     fault(h, inject_at=1.0, heal_at=2.0)
     probes(h, 0.0, 1.0)
     call(h, "read", "x", 1.5, 1.501, outcome="fail")
-    for t in (2.001, 2.002, 2.003):
+    for t in (2.0, 2.001, 2.002, 2.003):
         call(h, "read", t, t, t + 0.001)
-    assert recovery_time(h, f="read").value == pytest.approx(0.001)   # 2.002 - 2.001
+    assert recovery_time(h, f="read").value == pytest.approx(0.001)   # 2.001 - 2.0
     assert steady_state_after_heal(h, f="read").value == pytest.approx(0.0)
 
 

@@ -79,12 +79,15 @@ def test_deficit_names_the_workload_and_window_it_judged():
 
 
 def test_recovery_spans_run_from_the_heal_to_the_recovery_instant_inclusive():
-    """rto: [heal, heal + measured], the attempt scheduled at the very recovery instant included."""
+    """rto: [start of the heal, start + measured], the attempt scheduled at either end included;
+    steady state counts from the heal's completion."""
     h = two_workloads()
     rto = parse_limit("rto", "1 s")
-    span = rates.limit_span(h, rto, f="insert", fault="b", measured=0.3125)   # writer at 5.0625, .1875, .3125
-    assert counts(span) == (3, 3) and span.label == "between the heal and the recovery (t=5..5.312 s)"
-    assert counts(rates.limit_span(h, rto, f="insert", fault="b")) == (8, 8)  # nothing measured: the after phase
+    span = rates.limit_span(h, rto, f="insert", fault="b", measured=0.3125)   # writer at 4.9375 (not sent), 5.0625, .1875
+    assert counts(span) == (3, 2) and span.label == "between the heal and the recovery (t=4.938..5.25 s)"
+    span = rates.limit_span(h, rto, f="insert", fault="b", measured=0.25)     # the attempt at 5.1875 exactly
+    assert counts(span) == (3, 2)
+    assert counts(rates.limit_span(h, rto, f="insert", fault="b")) == (9, 8)  # nothing measured: from the heal on
     steady = parse_limit("steady_state_after_heal", "1 s")
     assert counts(rates.limit_span(h, steady, f="insert", fault="b", measured=0.3125)) == (3, 3)
     from_inject = parse_limit("rto_from_inject", "5 s")

@@ -182,7 +182,8 @@ def test_require_unknown_id_names_the_scenario(tmp_path):
 HEAD = '[objectives.a]\ndescription = "d"\nowner = "o"\n[objectives.a.limits]\n'
 SUPPORTED = ("supported: rto, rto_from_inject, rpo, rpo_lost_writes, unexpected_writes, steady_state_after_heal, "
              "outage_accuracy, drill_rto, lost_before_restore_point, writes_after_restore_point, "
-             "max_error_rate_<phase>, min_availability_<phase>, latency_p<NN>_<phase>[_min]")
+             "max_error_rate_<phase>, min_availability_<phase>, max_5xx_rate_<phase>, max_degraded_rate_<phase>, "
+             "max_unclean_error_rate_<phase>, min_achieved_rate_<phase>, latency_p<NN>_<phase>[_min]")
 
 
 @pytest.mark.parametrize(("text", "expected"), [

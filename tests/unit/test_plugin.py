@@ -288,10 +288,10 @@ def test_breached_objective_fails_with_the_explanation(inner: pytest.Pytester) -
 def test_skip_is_a_no_go_in_sign_off(inner: pytest.Pytester) -> None:
     """With ``--sign-off`` a skipped scenario makes the run a no-go: non-zero exit and "NO-GO"."""
     write_scenario(inner, SKIPPED)
-    result = run(inner, "--sign-off")
+    result = run(inner, "--sign-off", "--repeat", "1")
     result.assert_outcomes(skipped=1)
     assert result.ret != 0
-    no_go = [line for line in result.outlines if "NO-GO" in line]
+    no_go = [line for line in result.outlines if line.startswith("sign-off: NO-GO")]
     assert len(no_go) == 1 and "elasticsearch image cannot be had here" in no_go[0]
     doc = json.loads((inner.path / "reports" / header(result)["run"] / "report.json").read_text())
     assert doc["scenarios"][0]["outcome"] == "skipped"
@@ -395,3 +395,84 @@ def test_draw():
         return next(line.split("DRAW", 1)[1].split()[0] for line in result.outlines if "DRAW" in line)
 
     assert draw("7") == draw("7") != draw("8")
+
+
+def test_every_run_writes_junit_xml_with_verdict_properties(inner: pytest.Pytester) -> None:
+    """No flag needed: reports/<run-id>/junit.xml holds the scenario with its verdicts as properties."""
+    import xml.etree.ElementTree as ET
+
+    write_scenario(inner, BREACHED)
+    result = run(inner)
+    junit = inner.path / "reports" / header(result)["run"] / "junit.xml"
+    [case] = ET.parse(junit).getroot().findall("./testsuite/testcase")
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    rto = next(k.rsplit(".", 1)[0] for k, v in props.items() if k.endswith(".metric") and v == "rto")
+    assert props[f"{rto}.validity"] == "fail" and props[f"{rto}.objective"] == "demo-recovery"
+    assert float(props[f"{rto}.measured"]) > float(props[f"{rto}.limit"]) and props[f"{rto}.unit"] == "s"
+    assert case.find("failure") is not None
+
+
+def test_a_breach_prints_as_a_verdict_without_harness_frames(inner: pytest.Pytester) -> None:
+    """The failure pytest prints is the verdict lines, owner, runbook and the judging line of the
+    scenario: no source or frame of the harness's own code, and the short summary names the verdict."""
+    write_scenario(inner, BREACHED)
+    result = run(inner)
+    out = "\n".join(result.outlines)
+    failure = out.split(" FAILURES ")[1].split(" verdicts ")[0]
+    assert "FAIL demo-recovery rto: measured" in failure
+    assert "owner: team-test; runbook: docs/runbooks/demo.md" in failure
+    assert "judged at test_scenario.py:" in failure
+    for internal in ("harness/", "fixtures.py", "def judge_", "raise ", "Traceback", "AssertionError"):
+        assert internal not in failure, failure
+    assert any(line.startswith("FAILED test_scenario.py::test_recovers_slowly - FAIL demo-recovery rto")
+               for line in result.outlines), out
+
+
+def test_a_breach_is_still_an_assertion_error_to_the_scenario(inner: pytest.Pytester) -> None:
+    """A negative control can still expect the breach with ``pytest.raises(AssertionError)``."""
+    write_scenario(inner, """
+import pytest
+
+def test_expects_the_breach(history, judge):
+    record(history, fail_after_heal_s=1.5)
+    with pytest.raises(AssertionError, match="FAIL demo-recovery rto"):
+        judge("demo-recovery", f="read")
+""")
+    run(inner).assert_outcomes(passed=1)
+
+
+# -- repeats -----------------------------------------------------------------------------------
+FLAKY = """
+import pytest
+
+@pytest.mark.objectives("demo-recovery")
+def test_recovers_unless_second(history, judge, harness_repeat):
+    record(history, fail_after_heal_s=1.5 if harness_repeat == 2 else 0.0)
+    judge("demo-recovery", f="read")
+"""
+
+
+def test_repeat_runs_each_scenario_n_times_with_its_own_seed(inner: pytest.Pytester) -> None:
+    """``--repeat 3``: three scenarios recorded, repeats 1..3, three different seeds, one limits table."""
+    write_scenario(inner, MET)
+    result = run(inner, "--repeat", "3")
+    result.assert_outcomes(passed=3)
+    doc = json.loads((inner.path / "reports" / header(result)["run"] / "report.json").read_text())
+    assert [s["repeat"] for s in doc["scenarios"]] == [1, 2, 3]
+    assert len({s["seed"] for s in doc["scenarios"]}) == 3
+    assert {g["metric"]: len(g["values"]) for g in doc["repeats"]} == {"rto": 3, "max_error_rate_before_fault": 3}
+
+
+def test_sign_off_repeats_three_times_by_default_and_flaky_is_a_no_go(inner: pytest.Pytester) -> None:
+    """``--sign-off`` alone runs each scenario 3 times; a limit that fails in one repeat is FLAKY, the
+    run is a NO-GO and the one-page summary is printed, pointing at the evidence."""
+    write_scenario(inner, FLAKY)
+    result = run(inner, "--sign-off")
+    result.assert_outcomes(passed=2, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = "\n".join(result.outlines)
+    assert "sign-off (go/no-go)" in out and "# Sign-off " in out and ": NO-GO" in out
+    assert "FLAKY demo-recovery rto (test_scenario.py::test_recovers_unless_second): pass, fail, pass" in out
+    assert "[#2](timeline.html#s2)" in out
+    run_dir = inner.path / "reports" / header(result)["run"]
+    assert (run_dir / "signoff.md").read_text().splitlines()[0] == f"# Sign-off {run_dir.name}: NO-GO"

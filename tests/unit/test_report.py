@@ -176,7 +176,7 @@ def test_latest_points_to_the_newest_of_two_runs(tmp_path):
     assert _load(tmp_path / "latest")["run_id"] == new.run_id
     write_report(tmp_path, old)
     assert latest_run_id(tmp_path) == new.run_id
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["latest", old.run_id, new.run_id])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["latest", old.run_id, new.run_id, "index.jsonl", "trends.html"])
 
 
 def test_latest_is_a_text_file_where_symlinks_fail(tmp_path, monkeypatch):
@@ -209,9 +209,9 @@ def test_rewriting_a_run_replaces_its_folder(tmp_path):
     write_report(tmp_path, _run())
     run_dir = write_report(tmp_path, _run(scenarios=[_scenario(id="second::t")]))
     assert _load(run_dir)["scenarios"][0]["id"] == "second::t"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["20261129T014501-aaaa", "latest"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20261129T014501-aaaa", "index.jsonl", "latest", "trends.html"]
     assert sorted(p.name for p in run_dir.iterdir()) == \
-        ["history.jsonl", "report.json", "summary.md", "timeline.html"]
+        ["history.jsonl", "junit.xml", "report.json", "summary.md", "timeline.html"]
 
 
 def test_a_run_id_that_is_not_a_folder_name_is_refused(tmp_path):

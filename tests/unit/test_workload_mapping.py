@@ -19,8 +19,8 @@ from harness.errors import ConfigError
 from harness.history import NOT_SENT, History
 from harness.workloads.base import Attempt, Workload
 from harness.workloads.clients import (HttpStatusError, classify_http_error, classify_postgres_error,
-                                       classify_redis_error, describe)
-from harness.workloads.http import HttpProbe
+                                       classify_redis_error, describe, response_fields)
+from harness.workloads.http import HttpProbe, HttpWrites
 
 # -- the mapping tables ----------------------------------------------------------------------
 
@@ -357,10 +357,24 @@ def test_a_workload_starts_once() -> None:
 # -- HttpProbe against a local stdlib server (no Docker) --------------------------------------
 
 class _Handler(BaseHTTPRequestHandler):
+    written: list[tuple[str, str | None, bytes]] = []
+
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         if self.path == "/hang":
             time.sleep(1.0)
-        self.send_response(200 if self.path == "/health" else 503)
+        status = {"/health": 200, "/stale": 200, "/crash": 500, "/refuse": 503}.get(self.path, 503)
+        self.send_response(status)
+        if self.path == "/stale":
+            self.send_header("X-Degraded", "stale-cache")
+        if self.path == "/refuse":
+            self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Handler.written.append((self.path, self.headers.get("Idempotency-Key"), body))
+        self.send_response({"/orders": 201, "/crash": 500}.get(self.path, 503))
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -406,3 +420,78 @@ def test_http_probe_rejects_a_non_http_url() -> None:
     """A URL that is not http(s) is a ConfigError."""
     with pytest.raises(ConfigError, match="not an http"):
         HttpProbe(History(), "redis://127.0.0.1:6379")
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/health", ("ok", {"status": 200, "degraded": False})),
+    ("/stale", ("ok", {"status": 200, "degraded": True, "degraded_by": "stale-cache"})),
+    ("/crash", ("fail", {"status": 500, "degraded": False})),
+    ("/refuse", ("fail", {"status": 503, "degraded": False, "retry_after": "1", "clean": True})),
+])
+def test_http_probe_records_status_and_degraded_mark(http_port: int, path: str, expected: tuple) -> None:
+    """Every answered attempt's completion carries its status, the X-Degraded mark and a clean 503."""
+    history = History()
+    with HttpProbe(history, f"http://127.0.0.1:{http_port}{path}", timeout_s=1.0, rate_hz=20,
+                   max_ops=1) as probe:
+        assert probe.wait(5)
+    [(_, done)] = history.pairs()
+    assert done is not None and (done.type, done.value) == expected
+
+
+def test_http_probe_records_no_status_without_an_answer(http_port: int) -> None:
+    """A timeout after sending is info and records no status (the invoke's value stays)."""
+    history = History()
+    with HttpProbe(history, f"http://127.0.0.1:{http_port}/hang", timeout_s=0.2, rate_hz=20,
+                   max_ops=1) as probe:
+        assert probe.wait(5)
+    [(_, done)] = history.pairs()
+    assert done is not None and (done.type, done.value) == ("info", None)
+
+
+def test_http_writes_send_one_key_per_attempt(http_port: int) -> None:
+    """HttpWrites POSTs JSON with the attempt's key in the header; the key is the op's value."""
+    _Handler.written.clear()
+    history = History()
+    with HttpWrites(history, f"http://127.0.0.1:{http_port}/orders", body={"item_id": 7},
+                    key_header="Idempotency-Key", key_prefix="k", rate_hz=50, max_ops=3) as writer:
+        assert writer.wait(5)
+    pairs = history.pairs()
+    assert [i.value for i, _ in pairs] == ["k-1", "k-2", "k-3"]
+    assert [(d.type, d.value["status"], d.value["key"]) for _, d in pairs if d] == [
+        ("ok", 201, "k-1"), ("ok", 201, "k-2"), ("ok", 201, "k-3")]
+    assert sorted(key for _, key, _ in _Handler.written) == ["k-1", "k-2", "k-3"]
+    assert {body for _, _, body in _Handler.written} == {b'{"item_id": 7}'}
+
+
+@pytest.mark.parametrize(("key_header", "expected"), [("Idempotency-Key", "fail"), (None, "info")])
+def test_http_writes_500_is_info_only_without_an_idempotency_key(http_port: int, key_header: str | None,
+                                                                 expected: str) -> None:
+    """A 500 to an unkeyed POST may have written (info); with an idempotency key it is fail."""
+    history = History()
+    with HttpWrites(history, f"http://127.0.0.1:{http_port}/crash", key_header=key_header,
+                    rate_hz=20, max_ops=1) as writer:
+        assert writer.wait(5)
+    [(_, done)] = history.pairs()
+    assert done is not None and done.type == expected and done.value["status"] == 500
+
+
+@pytest.mark.parametrize(("exc", "idempotent", "expected"), [
+    (HttpStatusError(500, fields={"status": 500}), False, "info"),
+    (HttpStatusError(503, fields={"status": 503}), False, "info"),
+    (HttpStatusError(503, fields={"status": 503, "clean": True}), False, "fail"),
+    (HttpStatusError(409, fields={"status": 409}), False, "fail"),
+    (HttpStatusError(500, fields={"status": 500}), True, "fail"),
+    (TimeoutError("timed out"), True, "info"),
+])
+def test_http_classification_of_writes(exc: BaseException, idempotent: bool, expected: str) -> None:
+    """Only a 5xx that may have applied a write is indeterminate; a clean 503 is a refusal."""
+    assert classify_http_error(exc, sent=True, idempotent=idempotent) == expected
+
+
+def test_response_fields_reads_headers_case_insensitively() -> None:
+    """X-Degraded and Retry-After are found whatever their case; Retry-After counts only on 503."""
+    assert response_fields(200, {"x-degraded": "cache-unavailable"}) == {
+        "status": 200, "degraded": True, "degraded_by": "cache-unavailable"}
+    assert response_fields(503, {"RETRY-AFTER": "2"}) == {"status": 503, "degraded": False,
+                                                         "retry_after": "2", "clean": True}
+    assert response_fields(429, {"Retry-After": "2"}) == {"status": 429, "degraded": False}

@@ -152,3 +152,12 @@ def test_the_5xx_explanation_counts_the_clean_refusals_apart():
     m = http_5xx_rate(h)
     assert m.explanation == ("8 of 8 ops invoked during b were answered 5xx (3 of them a clean 503 with "
                              "Retry-After); 0 got no answer")
+
+
+def test_the_rate_gate_reads_the_phase_of_degraded_and_unclean_limits():
+    """max_degraded_rate / max_unclean_error_rate are gated on their own phase's attempts, like error rate."""
+    from harness.judging.rates import limit_span
+    h = http_history(NOT_SENT, api=False)
+    for name in ("max_degraded_rate_during_fault", "max_unclean_error_rate_during_fault", "max_5xx_rate_during_fault"):
+        span = limit_span(h, parse_limit(name, "10 %"), f="probe", fault="b")
+        assert (span.scheduled, span.sent, span.label) == (8, 0, "during b"), name

@@ -16,7 +16,7 @@ DRILL_BENCH_MB ?= 500
 $(STAMP): pyproject.toml
 	@echo "[setup] creating $(VENV) and installing the harness"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[app,browser]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[app,browser,dev]'
 	@touch $(STAMP)
 
 setup: $(STAMP) engine browser

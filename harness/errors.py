@@ -47,7 +47,7 @@ class EngineUnavailable(HarnessError):
 
 
 class ImageUnavailable(HarnessError):
-    """An image can be neither found locally, pulled nor built from compose/images/."""
+    """An image can be neither found locally, pulled nor built from its recipe (harness/stack/recipes/)."""
 
 
 class PortInUse(HarnessError):

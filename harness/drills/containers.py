@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from docker.models.volumes import Volume
 
 from harness.errors import DrillError
-from harness.stack.labels import run_labels
+from harness.stack.labels import object_name, run_labels
 
 DRILL_LABEL = "dr-harness.drill"
 POLL_S = 0.02
@@ -53,7 +53,7 @@ class Resources:
 
     def volume(self, purpose: str) -> Volume:
         """A new labelled named volume, e.g. ``backup``, ``copy``, ``pgdata``."""
-        name = f"dr-{self.run_id}-{self.drill_id}-{purpose}-{secrets.token_hex(2)}"
+        name = object_name(self.run_id, f"drill{self.drill_id}", f"{purpose}-{secrets.token_hex(2)}")
         made = self.client.volumes.create(name=name, labels=self.labels)
         self.volumes.append(made)
         return made
@@ -70,7 +70,8 @@ class Resources:
             box = self.client.containers.create(
                 image, command=command, entrypoint=entrypoint, volumes=binds,
                 environment=dict(environment or {}), labels=self.labels, detach=True,
-                name=f"dr-{self.drill_id}-{name}-{secrets.token_hex(2)}", network=self.network,
+                name=object_name(self.run_id, f"drill{self.drill_id}", f"{name}-{secrets.token_hex(2)}"),
+                network=self.network,
                 networking_config={self.network: endpoint},
                 ports={f"{port}/tcp": ("127.0.0.1", None)} if port else None)
         except docker.errors.DockerException as exc:

@@ -13,8 +13,9 @@ into one Verdict; a measurement that raises gives ``unknown``, never a pass. Def
 - RPO in seconds: from the invoke of the oldest lost acknowledged write to the completion of the
   newest lost one (the span of acknowledged work that is gone); 0 when nothing is lost.
 - recovery time (``rto``): from the start of the heal (``heal_began_at``: the restart, unpause or
-  proxy enable was asked for) to the earliest ok completion among the first ``consecutive`` client
-  ops in a row (invoke order, invoked at/after that start) that completed ok.
+  proxy enable was asked for) to the completion of the first of ``consecutive`` client ops in a
+  row that completed ok, among the ops invoked at/after that start, in the order their answers
+  came (completion order; never-completed ops last): clients saw answers ok from then on.
   ``rto_from_inject`` counts from ``injected_at`` and only from the first failed op after it.
 - availability / error rate / latency quantiles per phase: see harness/judging/phases.py (re-exported
   here); an op's phase is decided by its invoke time, never-completed ops are errors, and a
@@ -193,6 +194,10 @@ def unexpected_writes(loss: WriteLoss) -> Measurement:
     return writes(0.0, "every id read back was written")
 
 
+def _completed_at(pair: Pair) -> float:
+    return math.inf if pair[1] is None else pair[1].time
+
+
 def _streak(pairs: list[Pair], n: int, good: Callable[[Pair], bool]) -> int | None:
     """Index of the first op of the first run of ``n`` consecutive good ops, or None."""
     run = 0
@@ -221,14 +226,16 @@ def recovery_time(history: History, *, f: FOp = None, fault: str | None = None, 
         if first_bad is None:
             return seconds(0.0, f"all {len(pairs)} ops after the inject at {_t(ref)} succeeded")
         pairs = pairs[first_bad:]
-    start = _streak(pairs, consecutive, is_ok)
+    # in the order the clients saw the answers: an op whose connect was sent while a container
+    # was still starting waits for a SYN retransmit (1 s) and answers ok long after later ops
+    # were served or refused; a never-completed op was never seen, so it comes last
+    seen = sorted(pairs, key=_completed_at)
+    start = _streak(seen, consecutive, is_ok)
     if start is None:
         end = history.end_time()
         return seconds(None, f"no {consecutive} ok ops in a row after the {since} at {_t(ref)}; "
                        f"history ends at {_t(end)}", at_least=end - ref)
-    # served again at the earliest ok completion of the streak: an op invoked just before the
-    # service came back may complete after ops invoked later (it waited in the restarting server)
-    done = min(p[1].time for p in pairs[start:start + consecutive])
+    done = _completed_at(seen[start])
     began = "began at" if since == "heal" and window.heal_began_at is not None else "at"
     return seconds(done - ref, f"{window.name} {since} {began} {_t(ref)}, {consecutive} ok ops in a row, "
                    f"the first served at {_t(done)}")

@@ -211,7 +211,9 @@ def load_objectives(path: str | Path = DEFAULT_PATH) -> Objectives:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{label}: objectives file not found", fix="create it or pass the right path") from None
+        raise ConfigError(f"{label}: objectives file not found (looked for {path.absolute()})",
+                          fix="create one with `dr-harness init` (it writes objectives.toml and an example "
+                              "scenario, overwriting nothing), or pass --objectives PATH") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{label}: cannot read the objectives file ({exc})",
                           fix="fix its permissions or encoding") from exc

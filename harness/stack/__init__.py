@@ -1,6 +1,6 @@
 """The stack: declared services on one Docker network made for the run, each behind Toxiproxy.
 
-How images are had (present, pulled, built from compose/images), the engine connection, the labels
+How images are had (present, pulled, built from the recipes in recipes/), the engine connection, the labels
 every object carries, cleanup by label and the compose export all live here; nothing here judges.
 
     declare.py      ServiceSpec, Ready: a declared service, checked before anything starts

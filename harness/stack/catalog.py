@@ -85,7 +85,7 @@ APP_ENVIRONMENT = {"APP_REQUEST_DEADLINE_S": "2.0", "APP_PG_TIMEOUT_S": "0.5", "
 
 def reference_app(*, fragile: bool = False, name: str = "app", search: str | None = None,
                   environment: dict[str, str] | None = None) -> ServiceSpec:
-    """The reference service in app/ (its image from compose/images/app), reaching PostgreSQL and
+    """The reference service in app/ (its image from harness/stack/recipes/app), reaching PostgreSQL and
     Redis (and Elasticsearch when ``search`` names that service) through their proxies.
 
     Sound: restarted by Docker when its process crashes (``on-failure``). ``fragile=True`` is

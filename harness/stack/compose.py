@@ -158,8 +158,12 @@ def load_services(reference: str) -> list[ServiceSpec]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.stack.compose", description=__doc__.split("\n")[0])
     parser.add_argument("--services", help="FILE:NAME, a list of ServiceSpec to add (your conftest.py)")
-    parser.add_argument("--out", type=Path, default=COMPOSE_DIR, help="where to write (default compose/)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write (default compose/: the harness's own in its repository, "
+                             "else under the current directory)")
     args = parser.parse_args(argv)
+    # An installed harness has no compose/ of its own: write into the project, never site-packages.
+    args.out = args.out or (COMPOSE_DIR if (COMPOSE_DIR.parent / "pyproject.toml").is_file() else Path("compose"))
     try:
         services = load_services(args.services) if args.services else []
         args.out.mkdir(parents=True, exist_ok=True)

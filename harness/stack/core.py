@@ -40,7 +40,7 @@ from harness.stack.cleanup import remove_labelled
 from harness.stack.declare import (TOXIPROXY_API_PORT, Endpoint, ServiceSpec, assign_proxy_ports,
                                    check_declared, command_args, render)
 from harness.stack.images import ResolvedImage
-from harness.stack.labels import run_labels
+from harness.stack.labels import object_name, run_labels
 from harness.stack.local import LocalProcess
 from harness.stack.readiness import (container_logs, free_port, host_port, is_running, start_container,
                                      wait_until_ready)
@@ -143,7 +143,9 @@ class Stack:
             self._check_port_free()
             self._resolve_images()
             labels = self._labels()
-            self._network = Network(docker_network_kw={"labels": labels}).create()
+            network = Network(docker_network_kw={"labels": labels})
+            network.name = object_name(self.run_id, self._uid, "net")
+            self._network = network.create()
             self.network_name = self._network.name
             first, *rest = self._levels
             with ThreadPoolExecutor(max_workers=len(first) + 1) as pool:
@@ -267,7 +269,7 @@ class Stack:
                     self.resolved[name] = fut.result()
 
     def _volume(self, service: str, key: str) -> str:
-        volume = self.client.volumes.create(name=f"dr-{self.run_id}-{self._uid}-{service}-{key}",
+        volume = self.client.volumes.create(name=object_name(self.run_id, self._uid, f"{service}-{key}"),
                                             labels=self._labels())
         self._volumes.append(volume)
         return volume.name
@@ -292,7 +294,7 @@ class Stack:
             return
         own = Endpoint(spec.name, spec.port, self._passwords[spec.name])
         endpoints = self._container_endpoints(spec)
-        container = DockerContainer(self.resolved[spec.name].ref)
+        container = DockerContainer(self.resolved[spec.name].ref).with_name(object_name(self.run_id, self._uid, spec.name))
         container.with_network(self._network).with_network_aliases(spec.name)
         kwargs: dict[str, Any] = {"labels": self._labels()}
         if spec.restart != "no":
@@ -325,7 +327,8 @@ class Stack:
                       f"127.0.0.1:{port}; output in {process.log_path}")
 
     def _toxiproxy_container(self) -> DockerContainer:
-        container = DockerContainer(self.resolved["toxiproxy"].ref)
+        container = DockerContainer(self.resolved["toxiproxy"].ref).with_name(
+            object_name(self.run_id, self._uid, "toxiproxy"))
         aliases = ["toxiproxy", *[f"proxy-{name}" for name in self._proxy_ports]]
         container.with_network(self._network).with_network_aliases(*aliases)
         container.with_kwargs(labels=self._labels())

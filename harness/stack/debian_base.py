@@ -129,7 +129,7 @@ def _debootstrap_base(client: docker.DockerClient, sources: list[AptSource], tag
                                where="/etc/apt", fix=fix)
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise ImageUnavailable(f"cannot build the Debian base {tag}: debootstrap needs root and "
-                               "the debootstrap package", fix=f"run scripts/ensure-engine.sh as root, or {fix}")
+                               "the debootstrap package", fix=f"run dr-harness engine as root, or {fix}")
     say(progress, f"base: building {tag} with debootstrap from {mirrors[0]} (about a minute) ...")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dr-harness-base-") as work:

@@ -2,7 +2,8 @@
 
 ``connect()`` honours ``DOCKER_HOST`` (else the default socket), pings the engine and returns a
 ``docker.DockerClient``; when nothing answers it raises :class:`EngineUnavailable` with one line
-naming the URL and what to do (``scripts/ensure-engine.sh`` installs and starts one where it can).
+naming the URL and what to do (``dr-harness engine``, the same as the repository's
+``scripts/ensure-engine.sh``, installs and starts one where it can).
 ``engine_info()`` extracts the few engine facts a report needs.
 
     client = connect()
@@ -22,7 +23,7 @@ import requests.exceptions
 from harness.errors import EngineUnavailable
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
-ENGINE_FIX = "run scripts/ensure-engine.sh or start Docker / set DOCKER_HOST"
+ENGINE_FIX = "run dr-harness engine (in its repository: scripts/ensure-engine.sh) or start Docker / set DOCKER_HOST"
 
 
 def docker_url() -> str:

@@ -6,7 +6,7 @@ it. ``resolve()`` tries, in order:
     1. the ref is present locally                      -> source "present"
     2. the ref can be pulled (an unreachable registry fails in well under a second)
                                                        -> source "pulled"
-    3. only for the default ref of a service with a recipe in compose/images/<service>/:
+    3. only for the default ref of a service with a recipe in harness/stack/recipes/<service>/:
        build ``dr-harness/<service>:<version>-<recipehash12>`` on a Debian 12 base, or reuse
        that tag when it already exists                -> source "built", equivalent_of=<official ref>
     4. otherwise ImageUnavailable, one line naming what is missing (callers turn it into a skip).
@@ -20,12 +20,19 @@ run in the build context; app: wheels built with the host's pip, since HTTPS fai
 The base is ``debian:bookworm-slim`` when present or pullable, else
 ``dr-harness/debian:bookworm-<hash12>`` made with debootstrap from the host's own Debian mirror.
 Builds are serialised per tag by a file lock, so threads and parallel processes build once.
+
+The recipes are package data (``harness/stack/recipes/``) and the compat server is the installed
+``toxiproxy_compat`` package, both found through the import system, so an installed harness builds
+the same images as a checkout (same files, same hash, same tag). The app recipe's input, the
+``app/`` package, exists only in the harness's own repository: elsewhere asking for it is one line.
+A recipe or input that is not there is an ``ImageUnavailable`` line naming the path looked at.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.resources
 import os
 import shutil
 import subprocess
@@ -47,11 +54,20 @@ from harness.stack.debian_base import AptSource, base_tag, parse_apt_sources, re
 from harness.stack.image_store import (RECIPE_HASH_LABEL, Progress, exclusive, local_image, say, short,
                                        try_pull)
 
-__all__ = ["SPECS", "AptSource", "ImageSpec", "ResolvedImage", "base_tag", "parse_apt_sources",
-           "recipe_hash", "recipe_tag", "resolve", "resolve_base", "resolve_many", "try_pull"]
+__all__ = ["SPECS", "AptSource", "ImageSpec", "ResolvedImage", "base_tag", "check_recipe", "package_dir",
+           "parse_apt_sources", "recipe_hash", "recipe_tag", "resolve", "resolve_base", "resolve_many", "try_pull"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RECIPES_DIR = REPO_ROOT / "compose" / "images"
+
+
+def package_dir(package: str) -> Path:
+    """The folder of an installed (or editable) package, found through the import system."""
+    return Path(str(importlib.resources.files(package))).resolve()
+
+
+RECIPES_DIR = package_dir(__package__ or "harness.stack") / "recipes"
+# The folder holding the harness package: the harness's own repository when run from a checkout
+# (which also holds app/, the reference service), site-packages when installed.
+REPO_ROOT = package_dir("harness").parent
 _IGNORED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
 Source = Literal["present", "pulled", "built"]
 
@@ -93,7 +109,7 @@ SPECS: dict[str, ImageSpec] = {
                        RECIPES_DIR / "redis", recipe_version="7.0"),
     "toxiproxy": ImageSpec("toxiproxy", "ghcr.io/shopify/toxiproxy:2.12.0", "HARNESS_TOXIPROXY_IMAGE",
                            RECIPES_DIR / "toxiproxy", recipe_version="compat",
-                           extra_context=(REPO_ROOT / "toxiproxy_compat",)),
+                           extra_context=(package_dir("toxiproxy_compat"),)),
     "app": ImageSpec("app", "dr-harness/app:0.1.0", "HARNESS_APP_IMAGE", RECIPES_DIR / "app",
                      recipe_version="0.1.0", extra_context=(REPO_ROOT / "app",), official=False,
                      prepare=lambda ctx: host_wheels(ctx / "app" / "requirements.txt", ctx / "wheels")),
@@ -163,6 +179,22 @@ def _unavailable(spec: ImageSpec, ref: str) -> ImageUnavailable:
         fix=f"unset {spec.env_var} to use the local recipe, or set it to an image you have")
 
 
+def check_recipe(spec: ImageSpec) -> None:
+    """ImageUnavailable (one line, naming the path looked at) when the recipe or an input is missing."""
+    assert spec.recipe_dir is not None
+    if not (spec.recipe_dir / "Dockerfile").is_file():
+        raise ImageUnavailable(
+            f"the {spec.service} image recipe is missing: no Dockerfile in {spec.recipe_dir}",
+            fix=f"reinstall the harness (pip install --force-reinstall dr-harness), "
+                f"or set {spec.env_var} to an image you have")
+    for extra in spec.extra_context:
+        if not extra.is_dir():
+            only_here = " (it ships only in the harness's own repository)" if spec.service == "app" else ""
+            raise ImageUnavailable(
+                f"the {spec.service} image recipe needs {extra.name}/, not found at {extra}{only_here}",
+                fix=f"run from a clone of the harness, or set {spec.env_var} to an image you have")
+
+
 def resolve(client: docker.DockerClient, spec: ImageSpec, *, progress: Progress = print,
             environ: Mapping[str, str] | None = None) -> ResolvedImage:
     """Make ``spec``'s image available locally (present, pulled or built) and say which."""
@@ -176,6 +208,7 @@ def resolve(client: docker.DockerClient, spec: ImageSpec, *, progress: Progress 
             return ResolvedImage(spec.service, ref, image.id, "pulled")
     if spec.recipe_dir is None or ref != spec.default_ref:
         raise _unavailable(spec, ref)
+    check_recipe(spec)
     tag = recipe_tag(spec)
     with exclusive(tag):
         image = local_image(client, tag)

@@ -199,7 +199,8 @@ def test_unreachable_engine_raises_one_line(monkeypatch: pytest.MonkeyPatch) -> 
         connect()
     assert time.monotonic() - started < 30
     assert str(info.value) == ("no Docker engine answers at unix:///nonexistent.sock; "
-                               "run scripts/ensure-engine.sh or start Docker / set DOCKER_HOST")
+                               "run dr-harness engine (in its repository: scripts/ensure-engine.sh) "
+                               "or start Docker / set DOCKER_HOST")
     assert info.value.__cause__ is not None
 
 

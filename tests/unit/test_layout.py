@@ -200,3 +200,11 @@ def test_app_and_harness_do_not_import_each_other():
             for path in harness_files()
             for line, target in imports_of(path) if target.split(".")[0] == "app"]
     assert bad == []
+
+
+def test_nothing_imports_the_command_line():
+    """The dr-harness command (harness/cli/) is a top floor beside the plugin: only it and
+    ``python -m harness`` import it."""
+    bad = [f"{loc} imports {dst}" for src, dst, loc in internal_edges()
+           if dst.startswith("harness.cli") and not src.startswith("harness.cli") and src != "harness.__main__"]
+    assert bad == []

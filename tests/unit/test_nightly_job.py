@@ -34,7 +34,9 @@ def test_the_job_caches_the_venv_the_images_and_the_reports():
     steps = _steps(WORKFLOW.read_text())
     cached = {re.search(r"path: (\S+)", s)[1]: s for s in steps if re.search(r"uses: actions/cache(/restore)?@", s)}
     assert "hashFiles('pyproject.toml')" in cached[".venv"]
-    assert "compose/images/**" in cached[".image-cache"] and "restore-keys" not in cached[".image-cache"]
+    assert "harness/stack/recipes/**" in cached[".image-cache"] and "restore-keys" not in cached[".image-cache"]
+    hashed = re.findall(r"'([^']+)/\*\*'", cached[".image-cache"])
+    assert hashed and all((ROOT / folder).is_dir() for folder in hashed), hashed   # a moved folder stales the key
     assert "restore-keys: reports-" in cached["reports"]
     assert any("uses: actions/cache/save@" in s and "path: reports" in s for s in steps)
     load = next(i for i, s in enumerate(steps) if "image-cache.sh load" in s)

@@ -157,9 +157,12 @@ def test_minimum_above_maximum(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    """A missing file says where it was looked for."""
-    with pytest.raises(ConfigError, match="objectives file not found; create it or pass the right path"):
+    """A missing file says where it was looked for and how to create one."""
+    with pytest.raises(ConfigError) as caught:
         load_objectives(tmp_path / "nope.toml")
+    message = str(caught.value)
+    assert f"objectives file not found (looked for {tmp_path / 'nope.toml'})" in message
+    assert "create one with `dr-harness init`" in message and "\n" not in message
 
 
 def test_require_returns_named_objectives(tmp_path):

@@ -317,3 +317,26 @@ def test_unexpected_ids_are_judged_when_every_write_was_indeterminate():
     call(h, "insert", 1, 1.0, 1.25, outcome="info")
     m = checkers.unexpected_writes(write_loss(h, [1, 99]))
     assert m.value == 1.0 and "(id 99)" in m.explanation
+
+
+def test_an_op_hung_since_the_fault_does_not_block_the_recovery_measure():
+    """A read sent during the fault that never completed: recovery is still measured from the heal."""
+    from harness.judging.checkers import recovery_time
+    h = History()
+    nemesis(h, "a", 1.0, 2.0)                                    # heal asked at 1.9375, confirmed at 2
+    steady(h, "reader", "read", 0.0, 1.0)
+    attempt(h, "reader", "read", 1.5, outcome=None)              # hung
+    steady(h, "reader", "read", 2.0, 3.0)
+    assert recovery_time(h).value == 2.0078125 - 1.9375
+
+
+def test_an_op_hung_after_the_heal_was_never_seen_and_does_not_block_recovery():
+    """A read sent after the heal that never completed comes last in answer order: recovery is the
+    three ok answers that came."""
+    from harness.judging.checkers import recovery_time
+    h = History()
+    nemesis(h, "a", 1.0, 2.0)                                    # heal asked at 1.9375, confirmed at 2
+    steady(h, "reader", "read", 0.0, 1.0)
+    attempt(h, "reader", "read", 1.9375, outcome=None)           # hung, sent as the heal began
+    steady(h, "reader", "read", 2.0, 3.0)
+    assert recovery_time(h).value == 2.0078125 - 1.9375

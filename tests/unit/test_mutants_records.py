@@ -278,3 +278,11 @@ def test_a_key_the_line_finder_cannot_read_points_at_its_table_not_a_later_one(t
         '  [objectives.other]\n  description = "d"\n  owner = "o"\n'
         '  [objectives.other.limits]\n  rto = "5 s"\n')
     assert ":7: [objectives.pg-kill.limits] rto" in error_of(tmp_path, text)
+
+
+def test_a_missing_objectives_file_says_how_to_create_one(tmp_path):
+    """No objectives file: where it looked, and the two ways out."""
+    with pytest.raises(ConfigError) as err:
+        load_objectives(tmp_path / "objectives.toml")
+    assert str(err.value).endswith("; create one with `dr-harness init` (it writes objectives.toml and an example "
+                                   "scenario, overwriting nothing), or pass --objectives PATH")

@@ -121,20 +121,36 @@ def history(request: pytest.FixtureRequest) -> History:
 
 
 @pytest.fixture
-def stack(_session_stack: dict[str, Any], harness_run: RunState, request: pytest.FixtureRequest) -> Any:
-    """The default stack, healed and reset before the scenario (rebuilt if it cannot be made clean)."""
+def stack(_session_stack: dict[str, Any], harness_run: RunState, request: pytest.FixtureRequest,
+          stack_services: Sequence[ServiceSpec]) -> Any:
+    """The default stack, healed and reset before the scenario (rebuilt if it cannot be made clean).
+
+    One session may hold folders whose conftest.py declare different ``stack_services`` (a
+    project's tests/ and scenarios/ in one run): the stack follows the scenario's declaration,
+    rebuilt when it changes.
+    """
     data = data_of(request.node)
     current = _session_stack["stack"]
-    try:
-        elapsed = current.reset()
-    except Exception as exc:  # noqa: BLE001 - any failure to clean means: rebuild
-        say(f"[harness] stack could not be made clean ({type(exc).__name__}: {exc}); rebuilding")
+    wanted = tuple(stack_services)
+
+    def rebuild(options: StackOptions) -> Any:
         current.close()
-        current = _start_stack(lambda: Stack(current.client, current.run_id, current.images,
-                                             current.options, current.ready_timeout_s,
-                                             progress=say), harness_run)
-        _session_stack["stack"] = current
-        elapsed = 0.0
+        made = _start_stack(lambda: Stack(current.client, current.run_id, current.images, options,
+                                          current.ready_timeout_s, progress=say), harness_run)
+        _session_stack["stack"] = made
+        return made
+
+    if tuple(current.options.services) != wanted:
+        names = ", ".join(s.name for s in wanted) or "none"
+        say(f"[harness] {request.node.nodeid}: declared services differ from the running stack's "
+            f"(here: {names}); rebuilding")
+        current, elapsed = rebuild(replace(current.options, services=wanted)), 0.0
+    else:
+        try:
+            elapsed = current.reset()
+        except Exception as exc:  # noqa: BLE001 - any failure to clean means: rebuild
+            say(f"[harness] stack could not be made clean ({type(exc).__name__}: {exc}); rebuilding")
+            current, elapsed = rebuild(current.options), 0.0
     request.node.user_properties.append(("stack_reset_s", f"{elapsed:.3f}"))
     current.bind(data.history, data.fault_records)
     data.used_stack = True

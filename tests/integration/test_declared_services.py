@@ -260,6 +260,30 @@ def test_one_fixture_in_conftest_declares_the_service(pytester: pytest.Pytester,
     result.assert_outcomes(passed=1)
 
 
+PLAIN = '''
+def test_plain_stack(stack):
+    assert not hasattr(stack, "echo")
+'''
+
+
+def test_folders_that_declare_different_services_each_get_theirs(pytester: pytest.Pytester,
+                                                                 client: docker.DockerClient) -> None:
+    """One session over tests/ (no declaration) then scenarios/ (declares the service): the
+    session's stack follows each folder's ``stack_services`` (seen in make test: the scenarios
+    ran against the stack built first, without their service)."""
+    first = pytester.mkpydir("a_tests")
+    (first / "test_plain.py").write_text(PLAIN)
+    second = pytester.mkpydir("b_scenarios")
+    (second / "conftest.py").write_text(CONFTEST % (str(ECHO), "{postgres.url}"))
+    (second / "test_scenario.py").write_text(SCENARIO)
+    result = pytester.runpytest_subprocess("a_tests", "b_scenarios", f"--objectives={OBJECTIVES}",
+                                           f"--reports-dir={pytester.path / 'reports'}", "-p",
+                                           "no:cacheprovider", "-s", timeout=600)
+    result.assert_outcomes(passed=2)
+    assert any("declared services differ from the running stack's (here: echo); rebuilding" in line
+               for line in result.outlines), "\n".join(result.outlines)
+
+
 def test_a_mistake_in_conftest_is_one_line(pytester: pytest.Pytester, client: docker.DockerClient) -> None:
     """A misspelt placeholder in conftest.py fails the scenario with one line, nothing running."""
     pytester.makeconftest(CONFTEST % (str(ECHO), "{postgres.uri}"))

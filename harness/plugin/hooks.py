@@ -21,7 +21,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 import pytest  # noqa: E402
 
 from harness.errors import ConfigError  # noqa: E402
-from harness.judging.objectives import load_objectives  # noqa: E402
+from harness.judging.objectives import Objectives, load_objectives  # noqa: E402
 from harness.judging.rates import rates_by_process  # noqa: E402
 from harness.judging.verdicts import Verdict  # noqa: E402
 from harness.plugin.fixtures import (ObjectiveBreached, _session_stack, docker_client,  # noqa: E402,F401
@@ -66,14 +66,32 @@ def pytest_configure(config: pytest.Config) -> None:
             seed=config.getoption("seed"), sign_off=config.getoption("sign_off"),
             reports_dir=config.getoption("reports_dir"), keep_runs=config.getoption("keep_runs"),
             repeat=config.getoption("repeat"))
-        objectives = load_objectives(settings.objectives_path)
+        missing = _missing_default_objectives(config, settings)
+        objectives = Objectives(settings.objectives_path, {}) if missing else load_objectives(settings.objectives_path)
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[RUN] = RunState(settings=settings, objectives=objectives,
-                                 started_at=iso_now())
+                                 started_at=iso_now(), objectives_missing=missing)
     CONFIGS.append(config)
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _missing_default_objectives(config: pytest.Config, settings: Settings) -> str | None:
+    """The one-line error for an absent objectives file that nobody named, or None.
+
+    A project that installed the harness runs its plain unit tests with the plugin loaded too:
+    those must not need objectives.toml. The error is kept for the first scenario (a test using
+    the harness's fixtures or naming objectives); a path given by option or environment that does
+    not exist stays an error at once.
+    """
+    if config.getoption("objectives") or os.environ.get("HARNESS_OBJECTIVES") or settings.objectives_path.exists():
+        return None
+    try:
+        load_objectives(settings.objectives_path)
+    except ConfigError as err:
+        return str(err)
+    return None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -100,6 +118,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash[RUN]
+    if run.objectives_missing and any(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+                                      or item.get_closest_marker("objectives") for item in items):
+        raise pytest.UsageError(run.objectives_missing)
     for item in items:
         for marker in item.iter_markers("objectives"):
             try:

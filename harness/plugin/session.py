@@ -46,6 +46,7 @@ class RunState:
     report_dir: Path | None = None
     no_go: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)  # every stack's generated passwords: kept out of the report
+    objectives_missing: str | None = None   # the default objectives file is absent: an error for scenarios only
 
 
 RUN = pytest.StashKey[RunState]()

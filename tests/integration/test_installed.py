@@ -216,10 +216,12 @@ def test_the_example_fails_on_a_service_that_needs_redis(installed: Installed, p
 
 
 def test_a_project_without_objectives_is_told_how_to_make_one(installed: Installed) -> None:
-    """An installed harness in a folder with no objectives.toml: one line with the path looked at
-    and `dr-harness init`, non-zero exit, no traceback."""
+    """An installed harness in a folder with no objectives.toml: a scenario there gets one line with
+    the path looked at and `dr-harness init`, non-zero exit, no traceback (the project's plain
+    tests run without the file: tests/unit/test_plugin.py)."""
     bare = Path(tempfile.mkdtemp(prefix="bare-", dir=installed.root))
     (bare / "scenarios").mkdir()
+    (bare / "scenarios" / "test_one.py").write_text("def test_one(stack):\n    pass\n")
     done = installed.pytest(bare)
     output = done.stdout + done.stderr
     assert done.returncode != 0

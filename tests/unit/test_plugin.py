@@ -205,6 +205,21 @@ def test_missing_objectives_file_is_a_usage_error(inner: pytest.Pytester) -> Non
     assert len(naming) == 1 and "not found" in naming[0]
 
 
+def test_without_an_objectives_file_plain_tests_run_and_scenarios_are_told(inner: pytest.Pytester) -> None:
+    """A project that installed the harness: its plain unit tests run without objectives.toml; the
+    first scenario (a test using the harness's fixtures) stops the run with the one line."""
+    (inner.path / "objectives.toml").unlink()
+    inner.makepyfile(test_plain="def test_plain():\n    assert 1 + 1 == 2\n")
+    plain = inner.runpytest_subprocess("test_plain.py", f"--reports-dir={inner.path / 'reports'}", timeout=120)
+    plain.assert_outcomes(passed=1)
+    inner.makepyfile(test_scenario="def test_scenario(history):\n    pass\n")
+    both = inner.runpytest_subprocess(f"--reports-dir={inner.path / 'reports'}", timeout=120)
+    assert both.ret == pytest.ExitCode.USAGE_ERROR
+    naming = [line for line in both.errlines if "objectives file not found" in line]
+    assert len(naming) == 1 and "dr-harness init" in naming[0], both.errlines
+    assert not [line for line in both.outlines + both.errlines if "Traceback" in line]
+
+
 def test_unknown_objective_in_marker_stops_the_run(inner: pytest.Pytester) -> None:
     """``@pytest.mark.objectives("no-such-id")`` stops the run with one line naming the id, test and file."""
     inner.makepyfile(test_marked="""

@@ -40,11 +40,23 @@ class ScenarioRecord:
     logs: dict = field(default_factory=dict)  # {service: last container log lines}, failed scenarios only
     repeat: int | None = None  # 1..N under --repeat N, else None
     seed: str | None = None  # what ``random`` was seeded with for this scenario (and repeat)
+    worker: str | None = None  # the pytest-xdist worker (gw0, gw1 ...) that ran it, or main
+    harness_s: dict = field(default_factory=dict)  # the harness's own seconds: setup_s, teardown_s, reset_s, record_s
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"scenario {self.id!r} has outcome {self.outcome!r}; "
                              f"expected one of {', '.join(OUTCOMES)}")
+
+    def to_dict(self) -> dict:
+        """Every field, JSON-safe (ops and logs included): what a pytest-xdist worker sends home."""
+        return plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ScenarioRecord":
+        """The record back from ``to_dict`` or a report.json entry (keys it does not know are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass

@@ -100,7 +100,8 @@ def _document(run: RunRecord, regressions: list[trends.Regression] = ()) -> dict
                        "faults": s.faults, "verdicts": s.verdicts, "duration_s": s.duration_s,
                        "error": s.error, "ops_count": len(s.ops), "rates": s.rates,
                        "drills": drills_from_ops(s.ops), "logs": log_paths(n, s),
-                       "repeat": s.repeat, "seed": s.seed}
+                       "repeat": s.repeat, "seed": s.seed, "worker": s.worker,
+                       "harness_s": s.harness_s}
                       for n, s in enumerate(run.scenarios, start=1)],
         "commit": run.commit,
         "regressions": [dataclasses.asdict(r) | {"line": r.line()} for r in regressions],

@@ -30,6 +30,7 @@ from harness.plugin.fixtures import (ObjectiveBreached, _session_stack, docker_c
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402
+from harness.plugin.shard import OPTION_HELP as SHARD_HELP, ShardPlugin, shard_of  # noqa: E402
 from harness.report import (NO_EVIDENCE, RunRecord, ScenarioRecord, go_no_go, junit_properties,  # noqa: E402
                             shown_outcome, verdict_line, write_report)
 from harness.stack.cleanup import remove_run  # noqa: E402
@@ -48,6 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default 1; 3 with --sign-off)")
     group.addoption("--keep-runs", metavar="N", default=None,
                     help="run folders kept under the reports dir, older ones pruned (default 30)")
+    group.addoption("--shard", metavar="I/N", default=None, help=SHARD_HELP)
 
 
 MARKERS = (
@@ -68,10 +70,12 @@ def pytest_configure(config: pytest.Config) -> None:
             repeat=config.getoption("repeat"))
         missing = _missing_default_objectives(config, settings)
         objectives = Objectives(settings.objectives_path, {}) if missing else load_objectives(settings.objectives_path)
+        shard = shard_of(config.getoption("shard"))
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[RUN] = RunState(settings=settings, objectives=objectives,
                                  started_at=iso_now(), objectives_missing=missing)
+    config.pluginmanager.register(ShardPlugin(shard, settings.reports_dir, config.stash[RUN].environment))
     CONFIGS.append(config)
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _interrupt)

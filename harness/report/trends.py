@@ -41,7 +41,8 @@ KEEP_RUNS = 30
 WINDOW, MIN_HISTORY = 5, 3
 RELATIVE_MARGIN, LIMIT_MARGIN, HEADROOM_MARGIN = 0.20, 0.05, 0.5
 RUN_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{4}$")
-REPEAT_SUFFIX = re.compile(r"(\[repeat\d+of\d+\]|-repeat\d+of\d+(?=\]))")
+# the repeat parameter alone, last, first (``[repeat2of3-0]``: the order pytest gave it) or between others
+REPEAT_SUFFIX = re.compile(r"(\[repeat\d+of\d+\]|-repeat\d+of\d+(?=[\]-])|(?<=\[)repeat\d+of\d+-)")
 
 
 def bound_of(metric: str) -> str:

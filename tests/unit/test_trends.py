@@ -115,3 +115,6 @@ def test_repeat_suffix_is_not_part_of_the_series():
     """Repeats of one scenario feed one series."""
     assert trends.base_id("s.py::test_x[repeat2of3]") == "s.py::test_x"
     assert trends.base_id("s.py::test_x[fast-repeat2of3]") == "s.py::test_x[fast]"
+    assert trends.base_id("s.py::test_x[repeat2of3-0]") == "s.py::test_x[0]"      # parametrized before --repeat
+    assert trends.base_id("s.py::test_x[a-repeat2of3-b]") == "s.py::test_x[a-b]"
+    assert trends.base_id("s.py::test_x[repeat-of-x]") == "s.py::test_x[repeat-of-x]"

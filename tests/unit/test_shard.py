@@ -151,3 +151,16 @@ def test_a_bad_shard_stops_the_run_with_one_line(pytester: pytest.Pytester, raw:
     assert [line for line in result.errlines if "shard" in line] == [
         f"ERROR: shard {raw!r} is not I/N with 1 <= I <= N (in --shard / HARNESS_SHARD); give e.g. "
         f"--shard 1/2 on the first of two runners and --shard 2/2 on the second"]
+
+
+def test_xdist_workers_split_alike_and_the_controller_says_the_share(pytester: pytest.Pytester):
+    """With -n 2 every worker computes the same split (pytest-xdist refuses differing collections)
+    and the controller prints the line the workers sent home."""
+    pytest.importorskip("xdist", reason="pytest-xdist is installed with the harness's -n support")
+    pytester.makepyfile(test_five=TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v", "--shard", "2/2",
+                                           f"--reports-dir={pytester.path / 'reports'}", timeout=120)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["harness: shard 2/2: 2 of 5 tests, no recorded durations: split by count "
+                                 "(shares 3/2 tests)"])
+    assert {m[1] for line in result.outlines if (m := re.search(r"PASSED .*::(test_\w+)", line))} == {"test_b", "test_d"}

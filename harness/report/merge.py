@@ -158,6 +158,11 @@ def _check_shards(runs: list[LoadedRun]) -> None:
     plain = [rid for rid, rec in records.items() if not isinstance(rec, dict)]
     if plain:
         raise _refuse(f"run {plain[0]} was not made with --shard, the others were", "the folders given", fix)
+    damaged = [rid for rid, rec in records.items()
+               if not all(isinstance(rec.get(k), int) and rec[k] >= 1 for k in ("index", "count"))]
+    if damaged:
+        raise _refuse(f"the shard record of run {damaged[0]} names no shard I/N: {records[damaged[0]]}",
+                      "its report.json, environment.shard", "copy that run folder again; it is damaged")
     counts = {rec.get("count") for rec in records.values()}
     if len(counts) > 1:
         said = ", ".join(f"{rid}: {rec.get('index')}/{rec.get('count')}" for rid, rec in records.items())
@@ -169,7 +174,7 @@ def _check_shards(runs: list[LoadedRun]) -> None:
                       "the folders given", "give every shard the same reports/ (one cache key) and run them again")
     [count] = counts
     given = sorted(rec.get("index") for rec in records.values())
-    missing = [str(k) for k in range(1, int(count) + 1) if k not in given]
+    missing = [k for k in range(1, count + 1) if k not in given]
     twice = sorted({k for k in given if given.count(k) > 1})
     if missing or twice:
         said = (f"shard {', '.join(f'{k}/{count}' for k in missing)} missing" if missing else "") + \

@@ -234,6 +234,8 @@ def test_shards_of_other_commits_or_splits_or_a_missing_shard_are_refused(
     assert "shard 1/2 given twice" in _refused(capsys, tmp_path, one, two)
     one, two = _two_shards(tmp_path / "n", count=3)
     assert "the shards were split different ways" in _refused(capsys, tmp_path, one, two)
+    one, two = _two_shards(tmp_path / "d", index="2")
+    assert f"the shard record of run {two.name} names no shard I/N" in _refused(capsys, tmp_path, one, two)
     one, two = _two_shards(tmp_path / "u", index=None)
     assert f"run {two.name} was not made with --shard" in _refused(capsys, tmp_path, one, two)
 

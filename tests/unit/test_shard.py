@@ -127,12 +127,12 @@ def _ran(result: pytest.RunResult) -> set[str]:
     return {m[1] for line in result.outlines if (m := re.search(r"::(test_\w+) PASSED", line))}
 
 
-def test_shards_of_a_run_cover_every_test_once(pytester: pytest.Pytester):
+def test_shards_of_a_run_cover_every_test_once(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """--shard 1/2 and 2/2 (the second by HARNESS_SHARD) run disjoint sets whose union is every test."""
     pytester.makepyfile(test_five=TESTS)
     args = ("-v", "-p", "no:cacheprovider", f"--reports-dir={pytester.path / 'reports'}")
     first = pytester.runpytest_subprocess(*args, "--shard", "1/2")
-    pytester._monkeypatch.setenv("HARNESS_SHARD", "2/2")
+    monkeypatch.setenv("HARNESS_SHARD", "2/2")
     second = pytester.runpytest_subprocess(*args)
     assert first.ret == second.ret == 0
     assert _ran(first) | _ran(second) == {f"test_{c}" for c in "abcde"}

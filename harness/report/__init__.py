@@ -3,6 +3,7 @@
     records.py   RunRecord, ScenarioRecord and their one-line views (``verdict_line``)
     writer.py    ``write_report`` into reports/<run-id>/, ``go_no_go``, junit properties
     timeline.py  the self-contained HTML timeline, one chart per scenario
+    merge.py     the run folders of N shards read back and merged into one run record
 """
 
 from harness.report.records import NO_EVIDENCE, RunRecord, ScenarioRecord, shown_outcome, verdict_line

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -25,12 +26,14 @@ from harness.history import History
 from harness.judging.checkers import check
 from harness.judging.objectives import Objectives
 from harness.judging.verdicts import Verdict, assert_met
+from harness.plugin.parallel import worker_index
 from harness.plugin.session import RUN, RunState, data_of, say
 from harness.stack.cleanup import remove_run, sweep_stale
 from harness.stack.core import Stack, StackOptions
 from harness.stack.declare import ServiceSpec
 from harness.stack.engine import connect, engine_info
 from harness.stack.images import SPECS, resolve
+from harness.stack.labels import worker_id
 
 
 class ObjectiveBreached(AssertionError):
@@ -62,7 +65,7 @@ def docker_client(harness_run: RunState) -> Iterator[Any]:
     harness_run.environment["engine"] = engine_info(client)
     sweep_stale(client, progress=say)
     yield client
-    remove_run(client, harness_run.settings.run_id)
+    remove_run(client, harness_run.settings.run_id, worker=worker_id())
 
 
 @pytest.fixture(scope="session")
@@ -95,10 +98,11 @@ def stack_services() -> Sequence[ServiceSpec]:
 
 @pytest.fixture(scope="session")
 def _session_stack(docker_client: Any, images: dict[str, Any], harness_run: RunState,
-                   stack_services: Sequence[ServiceSpec]) -> Iterator[Any]:
+                   stack_services: Sequence[ServiceSpec], request: pytest.FixtureRequest) -> Iterator[Any]:
 
     settings = harness_run.settings
-    options = StackOptions(toxiproxy_api_port=settings.toxiproxy_api_port,
+    port = settings.toxiproxy_api_port   # a fixed API port: worker gwN of pytest -n takes port + N
+    options = StackOptions(toxiproxy_api_port=port + worker_index(request.config) if port else None,
                            services=tuple(stack_services))
     stack = _start_stack(lambda: Stack(docker_client, settings.run_id, images, options,
                                        ready_timeout_s=settings.ready_timeout_s, progress=say),
@@ -140,6 +144,7 @@ def stack(_session_stack: dict[str, Any], harness_run: RunState, request: pytest
         _session_stack["stack"] = made
         return made
 
+    began = time.monotonic()
     if tuple(current.options.services) != wanted:
         names = ", ".join(s.name for s in wanted) or "none"
         say(f"[harness] {request.node.nodeid}: declared services differ from the running stack's "
@@ -152,6 +157,7 @@ def stack(_session_stack: dict[str, Any], harness_run: RunState, request: pytest
             say(f"[harness] stack could not be made clean ({type(exc).__name__}: {exc}); rebuilding")
             current, elapsed = rebuild(current.options), 0.0
     request.node.user_properties.append(("stack_reset_s", f"{elapsed:.3f}"))
+    data.harness_s["reset_s"] = round(time.monotonic() - began, 3)
     current.bind(data.history, data.fault_records)
     data.used_stack = True
     data.stacks.append(current)

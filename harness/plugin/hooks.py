@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from harness.judging.verdicts import Verdict  # noqa: E402
 from harness.plugin.fixtures import (ObjectiveBreached, _session_stack, docker_client,  # noqa: E402,F401
                                      harness_repeat, harness_run, history, images, judge, objectives,
                                      stack, stack_factory, stack_services)
+from harness.plugin.parallel import (RUN_ALONE, RUN_ALONE_MARKER, ControllerHooks,  # noqa: E402
+                                     from_controller, is_worker, received, remove_lock_files, send_home,
+                                     slot)
 from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunState,  # noqa: E402
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402
@@ -34,6 +38,7 @@ from harness.plugin.shard import OPTION_HELP as SHARD_HELP, ShardPlugin, shard_o
 from harness.report import (NO_EVIDENCE, RunRecord, ScenarioRecord, go_no_go, junit_properties,  # noqa: E402
                             shown_outcome, verdict_line, write_report)
 from harness.stack.cleanup import remove_run  # noqa: E402
+from harness.stack.labels import worker_id  # noqa: E402
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,18 +61,20 @@ MARKERS = (
     "docker: needs a Docker engine (the slow lane)",
     "objectives(*ids): the objective ids a scenario checks",
     "elasticsearch: needs the Elasticsearch image, skipped where it cannot be had",
+    RUN_ALONE_MARKER,
 )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    handed = from_controller(config)  # a pytest-xdist worker runs under its controller's id and seed
     try:
         settings = Settings.resolve(
             rootdir=Path(config.rootpath), objectives=config.getoption("objectives"),
-            seed=config.getoption("seed"), sign_off=config.getoption("sign_off"),
+            seed=handed.get("seed") or config.getoption("seed"), sign_off=config.getoption("sign_off"),
             reports_dir=config.getoption("reports_dir"), keep_runs=config.getoption("keep_runs"),
-            repeat=config.getoption("repeat"))
+            repeat=config.getoption("repeat"), run_id=handed.get("run_id"))
         missing = _missing_default_objectives(config, settings)
         objectives = Objectives(settings.objectives_path, {}) if missing else load_objectives(settings.objectives_path)
         shard = shard_of(config.getoption("shard"))
@@ -76,6 +83,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = RunState(settings=settings, objectives=objectives,
                                  started_at=iso_now(), objectives_missing=missing)
     config.pluginmanager.register(ShardPlugin(shard, settings.reports_dir, config.stash[RUN].environment))
+    if not is_worker(config) and config.pluginmanager.hasplugin("xdist"):
+        config.stash[RUN].controller = ControllerHooks(settings.run_id, settings.seed)
+        config.pluginmanager.register(config.stash[RUN].controller, "harness-xdist-controller")
     CONFIGS.append(config)
     if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _interrupt)
@@ -105,9 +115,11 @@ def _interrupt(signum: int, frame: Any) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN]
     s = run.settings
+    workers = getattr(config.option, "numprocesses", None)
     return [f"harness: run {s.run_id}, seed {s.seed}, objectives {s.objectives_path} "
             f"({len(run.objectives)} objectives){', SIGN-OFF mode' if s.sign_off else ''}"
-            f"{f', each scenario x{s.repeat}' if s.repeat > 1 else ''}"]
+            f"{f', each scenario x{s.repeat}' if s.repeat > 1 else ''}"
+            f"{f', {workers} workers with a stack each (one report)' if workers else ''}"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -133,6 +145,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(str(err)) from None
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """On a pytest-xdist worker: a ``run_alone`` test waits until it is the only test running."""
+    if not is_worker(item.config):
+        return (yield)
+    with slot(item.config.stash[RUN].settings.run_id, alone=item.get_closest_marker(RUN_ALONE) is not None):
+        return (yield)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Seed ``random`` per scenario from the run's seed and the node id (reproducible choices; each
     repeat has its own node id, so its own seed)."""
@@ -146,6 +167,8 @@ def _seed_of(item: pytest.Item) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.when == "setup":
+        item.stash[SETUP_S] = report.duration
     if report.failed and call.excinfo is not None and call.excinfo.errisinstance(ObjectiveBreached):
         report.longrepr = _breach_repr(call.excinfo)
     data = item.stash.get(DATA, None)
@@ -191,8 +214,12 @@ def _unjudged(item: pytest.Item, data: ScenarioData) -> list[Verdict]:
     return missing
 
 
+SETUP_S = pytest.StashKey[float]()
+
+
 def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | None) -> None:
     run = item.config.stash[RUN]
+    began = time.monotonic()
     if report.skipped:
         outcome, reason = "skipped", _skip_reason(report)
     elif report.failed:
@@ -207,13 +234,45 @@ def _record(item: pytest.Item, report: pytest.TestReport, data: ScenarioData | N
         ops=[op.to_dict() for op in data.history.ops],
         error=_one_line(report) if report.failed else None, rates=_rates(data),
         logs=_logs(data) if report.failed or any(v.validity == "fail" for v in data.verdicts) else {},
-        repeat=_repeat_of(item), seed=_seed_of(item))
+        repeat=_repeat_of(item), seed=_seed_of(item), worker=worker_id(),
+        harness_s={"setup_s": round(item.stash.get(SETUP_S, 0.0), 3)} | data.harness_s)
     scenario_like = bool(HARNESS_FIXTURES & set(getattr(item, "fixturenames", ())))
     if data.used_stack or data.verdicts or (outcome == "skipped" and scenario_like):
-        run.scenarios.append(record)
         for key, value in junit_properties(record):
             item.user_properties.append((key, value))
-        run.verdict_lines += [verdict_line(v, item.nodeid) for v in record.verdicts]
+        record.harness_s["record_s"] = round(time.monotonic() - began, 3)
+        if is_worker(item.config):   # the controller keeps it (pytest_runtest_logreport)
+            send_home(report, record.to_dict(), run.secrets, run.environment)
+        else:
+            _keep(run, record)
+
+
+def _keep(run: RunState, record: ScenarioRecord) -> None:
+    run.scenarios.append(record)
+    run.verdict_lines += [verdict_line(v, record.id) for v in record.verdicts]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Where the run's records come together: a worker's scenario on the controller; and the
+    tear-down's seconds on the scenario it belongs to."""
+    config = CONFIGS[-1] if CONFIGS else None
+    if config is None or RUN not in config.stash or is_worker(config):
+        return
+    run = config.stash[RUN]
+    got = received(report)
+    if got is not None:
+        record, secrets, environment = got
+        run.secrets.update(secrets)
+        for key, value in environment.items():
+            if isinstance(value, dict) and isinstance(run.environment.get(key), dict):
+                run.environment[key] |= value
+            else:
+                run.environment.setdefault(key, value)
+        _keep(run, ScenarioRecord.from_dict(record))
+    elif report.when == "teardown":
+        mine = next((s for s in reversed(run.scenarios) if s.id == report.nodeid), None)
+        if mine is not None and "teardown_s" not in mine.harness_s:
+            mine.harness_s["teardown_s"] = round(report.duration, 3)
 
 
 def _repeat_of(item: pytest.Item) -> int | None:
@@ -268,9 +327,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     run = config.stash[RUN]
     if run.client is not None:
-        remove_run(run.client, run.settings.run_id)
-    if hasattr(config, "workerinput"):
+        remove_run(run.client, run.settings.run_id, worker=worker_id())
+    if is_worker(config):
         return
+    if run.controller is not None and run.controller.workers:
+        _remove_whole_run(run)
     record = RunRecord(run_id=run.settings.run_id, started_at=run.started_at,
                        finished_at=iso_now(), seed=run.settings.seed,
                        environment=run.environment,
@@ -283,6 +344,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run.no_go = [] if go else reasons
     if run.settings.sign_off and not go and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _remove_whole_run(run: RunState) -> None:
+    """After a parallel run: whatever of the run is still there (a worker killed before its own
+    teardown) is removed by the controller."""
+    remove_lock_files(run.settings.run_id)
+    try:
+        from harness.stack.engine import connect
+        removed = remove_run(connect(), run.settings.run_id)
+    except Exception as exc:  # noqa: BLE001 - the engine may be gone; the next run's sweep takes over
+        print(f"[harness] could not check the run's leftovers ({type(exc).__name__}: {exc}); "
+              "the next run sweeps them")
+        return
+    if removed.total:
+        print(f"[harness] removed what workers left: {removed.containers} container(s), "
+              f"{removed.networks} network(s), {removed.volumes} volume(s)")
 
 
 def _regression_lines(report_dir: Path) -> list[str]:

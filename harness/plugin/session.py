@@ -30,6 +30,7 @@ class ScenarioData:
     verdicts: list[Verdict] = field(default_factory=list)
     used_stack: bool = False
     stacks: list[Any] = field(default_factory=list)  # the stacks it used: their logs are saved if it fails
+    harness_s: dict[str, float] = field(default_factory=dict)  # the harness's own seconds (reset_s ...)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RunState:
     no_go: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)  # every stack's generated passwords: kept out of the report
     objectives_missing: str | None = None   # the default objectives file is absent: an error for scenarios only
+    controller: Any = None   # ControllerHooks on the controller of a pytest-xdist run
 
 
 RUN = pytest.StashKey[RunState]()

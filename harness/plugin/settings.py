@@ -9,7 +9,7 @@ Precedence, highest first: command-line option > environment variable > default.
 | sign-off mode    | --sign-off        | HARNESS_SIGN_OFF=1     | off                           |
 | reports folder   | --reports-dir DIR | HARNESS_REPORTS_DIR    | reports/ at the rootdir        |
 | readiness limit  |                   | HARNESS_READY_TIMEOUT_S| 90 s                          |
-| Toxiproxy API port on 127.0.0.1 | | HARNESS_TOXIPROXY_API_PORT | any free port          |
+| Toxiproxy API port on 127.0.0.1 | | HARNESS_TOXIPROXY_API_PORT | any free port (under `pytest -n`, worker gwN takes the port + N) |
 | repeats          | --repeat N        | HARNESS_REPEAT         | 1; 3 with --sign-off (SIGN_OFF_REPEATS) |
 | runs kept        | --keep-runs N     | HARNESS_KEEP_RUNS      | 30 (older run folders pruned) |
 | source commit    |                   | HARNESS_COMMIT, GITHUB_SHA | ``git rev-parse HEAD`` at the rootdir, else unknown |
@@ -55,12 +55,14 @@ class Settings:
     def resolve(cls, *, rootdir: Path, objectives: str | None, seed: str | None,
                 sign_off: bool, reports_dir: str | None,
                 env: dict[str, str] | None = None, keep_runs: str | int | None = None,
-                repeat: str | int | None = None) -> "Settings":
+                repeat: str | int | None = None, run_id: str | None = None) -> "Settings":
+        """Resolve every setting; a pytest-xdist worker passes the controller's ``run_id`` (and its
+        resolved seed), so all workers of one run share its id, seed and report."""
         env = dict(os.environ if env is None else env)
         reports = Path(reports_dir or env.get("HARNESS_REPORTS_DIR") or rootdir / "reports")
         sign_off = sign_off or env.get("HARNESS_SIGN_OFF", "") in ("1", "true", "yes")
         return cls(
-            run_id=new_run_id(),
+            run_id=run_id or new_run_id(),
             seed=_seed(seed or env.get("HARNESS_SEED"), reports),
             objectives_path=Path(objectives or env.get("HARNESS_OBJECTIVES")
                                  or rootdir / "objectives.toml"),

@@ -192,9 +192,10 @@ class ShardPlugin:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:  # noqa: ANN001 (pytest-xdist's hook, controller side)
         record = dict(getattr(node, "workeroutput", {}).get(SHARD) or {})
-        if record and "shard" not in self.environment:
-            self.line = record.pop("line", None)
-            self.environment["shard"] = record
+        if record:   # every worker sends the same: the first one says it
+            self.line = self.line or record.pop("line", None)
+            record.pop("line", None)
+            self.environment.setdefault("shard", record)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001
         if self.line:

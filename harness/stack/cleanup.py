@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from harness.stack.labels import PID_LABEL, PROJECT_LABEL, RUN_LABEL
+from harness.stack.labels import PID_LABEL, PROJECT_LABEL, RUN_LABEL, WORKER_LABEL
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,11 @@ class Removed:
         return self.containers + self.networks + self.volumes
 
 
-def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
-    """Remove every container, network and volume labelled with ``run_id``."""
-    return _remove(client, f"{RUN_LABEL}={run_id}", lambda labels: True)
+def remove_run(client: docker.DockerClient, run_id: str, worker: str | None = None) -> Removed:
+    """Remove every container, network and volume labelled with ``run_id`` (of ``worker`` only, when
+    given: a pytest-xdist worker that finishes must not pull its siblings' stacks away)."""
+    labels = [f"{RUN_LABEL}={run_id}"] + ([f"{WORKER_LABEL}={worker}"] if worker is not None else [])
+    return _remove(client, labels, lambda labels: True)
 
 
 def remove_labelled(client: docker.DockerClient, label: str) -> Removed:
@@ -78,7 +80,7 @@ def _is_stale(labels: dict[str, str]) -> bool:
     return False
 
 
-def _remove(client: docker.DockerClient, label: str,
+def _remove(client: docker.DockerClient, label: str | list[str],
             wanted: Callable[[dict[str, str]], bool]) -> Removed:
     containers = networks = volumes = 0
     for container in client.containers.list(all=True, filters={"label": label}):

@@ -101,9 +101,11 @@ def _merge(project: pytest.Pytester, *folders: Path) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_two_shards_run_every_scenario_once_and_merge_into_one_go(project: pytest.Pytester) -> None:
-    """Disjoint shares balanced on the recorded seconds; their union is every test; one GO."""
-    (first, one), (second, two) = _runner(project, 1), _runner(project, 2)
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "runner1-with-2-workers"])
+def test_two_shards_run_every_scenario_once_and_merge_into_one_go(project: pytest.Pytester, workers: list[str]) -> None:
+    """Disjoint shares balanced on the recorded seconds; their union is every test; one GO. Runner 1
+    with ``-n 2`` splits exactly as runner 2 without workers does (the same plan digest)."""
+    (first, one), (second, two) = _runner(project, 1, *workers), _runner(project, 2)
     assert first.ret == second.ret == 0, "\n".join(first.outlines + second.outlines)
     shares = [m for r in (first, second) for line in r.outlines if (m := SHARE_LINE.match(line))]
     assert [m[1] for m in shares] == ["1", "2"]

@@ -10,6 +10,8 @@ export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
 DRILL_BENCH_MB ?= 500
+# pytest-xdist workers for `make scenarios`, each with its own stack (0: one process, no workers)
+WORKERS ?= 2
 
 .PHONY: setup engine browser scenarios test unit bench mutation
 
@@ -29,7 +31,7 @@ browser:
 	@bash scripts/ensure-browser.sh
 
 scenarios: setup
-	$(BIN)/python -m pytest scenarios/ $(PYTEST_ARGS)
+	$(BIN)/python -m pytest scenarios/ -n $(WORKERS) $(PYTEST_ARGS)
 
 # The Toxiproxy image runs the compat server on Debian's python3 (3.11.2), whose asyncio differs
 # from the venv's in ways that have broken the server before: run its conformance suite there too.

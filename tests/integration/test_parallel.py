@@ -214,3 +214,50 @@ def test_a_sigkilled_worker_leaves_nothing_once_the_run_ends(inner: pytest.Pytes
             proc.wait(timeout=EXIT_TIMEOUT_S)
         if run_id:
             remove_run(client, run_id)
+
+
+RACE = """
+import sys, time
+from harness.stack.builds import resolve_service_image
+from harness.stack.declare import ServiceSpec
+from harness.stack.engine import connect
+
+start_at = float(sys.argv[2])
+time.sleep(max(0.0, start_at - time.time()))        # both processes ask at the same instant
+image = resolve_service_image(connect(), ServiceSpec("race", port=1, build=sys.argv[1]), "race-test",
+                              progress=lambda line: print(line, flush=True))
+print("IMAGE", image.id, flush=True)
+"""
+
+
+def test_two_processes_never_build_one_image_twice(tmp_path: Path, client: docker.DockerClient) -> None:
+    """Two workers resolving the same not-yet-built image at once: one builds, the other waits for
+    it and reuses it (a per-image lock on the machine), and both get the same image."""
+    import secrets
+    import time as _time
+
+    from harness.stack.builds import build_tag
+    from harness.stack.declare import ServiceSpec
+
+    context = tmp_path / "race"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nRUN echo {secrets.token_hex(8)} > /marker\n")
+    tag = build_tag(ServiceSpec("race", port=1, build=str(context)))
+    script = tmp_path / "race.py"
+    script.write_text(RACE)
+    at = str(_time.time() + 3)
+    try:
+        procs = [subprocess.Popen([sys.executable, str(script), str(context), at], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=RUN_TIMEOUT_S)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outs
+        text = "\n".join(outs)
+        assert text.count(f"building {tag}") == 1, text
+        assert text.count(f"reused {tag}") == 1, text
+        ids = {line.split()[1] for line in text.splitlines() if line.startswith("IMAGE ")}
+        assert len(ids) == 1, text
+    finally:
+        try:
+            client.images.remove(tag, force=True)
+        except docker.errors.ImageNotFound:
+            pass

@@ -50,6 +50,7 @@ import redis
 from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 Outcome = Literal["fail", "info"]
 
@@ -197,11 +198,24 @@ def create_ids_table(conn: psycopg.Connection, table: str) -> None:
                  .format(table_identifier(table)))
 
 
+READ_BACK_WAIT_S = 60.0   # how long a read-back waits for a restarted server to take connections
+
+
 def read_back_postgres(*, host: str, port: int, user: str, password: str, dbname: str,
-                       table: str = "dr_writes", connect_timeout_s: float = 5) -> set[int]:
-    """Every id in ``table`` (the writes that survived); raises psycopg errors as they come."""
+                       table: str = "dr_writes", connect_timeout_s: float = 5,
+                       wait_s: float = READ_BACK_WAIT_S) -> set[int]:
+    """Every id in ``table`` (the writes that survived).
+
+    A server still in crash recovery after a kill ("the database system is starting up") or not
+    yet listening is waited for, up to ``wait_s``; any other error, and the last one after that,
+    is raised as it comes.
+    """
     endpoint = PostgresEndpoint(host, port, user, password, dbname, None, connect_timeout_s)
-    with endpoint.connect() as conn:
+    for attempt in Retrying(stop=stop_after_delay(wait_s), wait=wait_fixed(0.2), reraise=True,
+                            retry=retry_if_exception_type(psycopg.OperationalError)):
+        with attempt:
+            conn = endpoint.connect()
+    with conn:
         rows = conn.execute(sql.SQL("SELECT id FROM {}").format(table_identifier(table))).fetchall()
     return {int(row[0]) for row in rows}
 
@@ -236,14 +250,20 @@ def redis_socket_fd(conn: redis.Connection) -> int | None:
 
 
 def read_back_redis(*, host: str, port: int, password: str | None = None,
-                    key: str = "dr:writes", timeout_s: float = 5) -> set[int]:
-    """Every id in the list ``key`` (the writes that survived)."""
+                    key: str = "dr:writes", timeout_s: float = 5, wait_s: float = READ_BACK_WAIT_S) -> set[int]:
+    """Every id in the list ``key`` (the writes that survived); a restarted server still loading its
+    data or not yet listening is waited for, up to ``wait_s``."""
     client = redis.Redis(host=host, port=port, password=password or None,
                          socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
-        return {int(item) for item in client.lrange(key, 0, -1)}
+        for attempt in Retrying(stop=stop_after_delay(wait_s), wait=wait_fixed(0.2), reraise=True,
+                                retry=retry_if_exception_type((redis.exceptions.BusyLoadingError,
+                                                               redis.exceptions.ConnectionError))):
+            with attempt:
+                return {int(item) for item in client.lrange(key, 0, -1)}
     finally:
         client.close()
+    raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
 
 
 def http_request(conn: http.client.HTTPConnection, path: str, *, method: str = "GET",

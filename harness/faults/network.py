@@ -36,6 +36,8 @@ from harness.toxiproxy import STREAMS, ToxiproxyAPI
 
 DIRECTIONS = ("downstream", "upstream", "both")
 SILENCE_WAIT_S = 0.5   # a probe that hears nothing for this long counts as "silent"
+BASELINE_WAIT_S = 2.0  # the probe before injection may take longer: a loaded machine (pytest -n 4 on
+                       # two cores) answered in over 0.5 s and the fault could not be shown
 LATENCY_SHARE = 0.8    # a latency fault is shown when the probe slowed by this share of its minimum
 
 
@@ -115,7 +117,7 @@ class _ProxyFault(Fault):
             raise ValueError(f"{type(self).__name__}: proxy must be a non-empty proxy name, "
                              f"got {self.proxy!r}")
 
-    def _take_baseline(self, wait_s: float = SILENCE_WAIT_S) -> None:
+    def _take_baseline(self, wait_s: float = BASELINE_WAIT_S) -> None:
         self._baseline.trip = self.path.round_trip(wait_s) if self.path is not None else None
 
     def _silenced(self, what: str, wait_s: float = SILENCE_WAIT_S) -> Effect | None:

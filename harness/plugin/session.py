@@ -7,7 +7,9 @@ pytest's output capture.
 
 from __future__ import annotations
 
+import sys
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,6 +73,12 @@ def say(line: str) -> None:
     plugins = CONFIGS[-1].pluginmanager if CONFIGS else None
     capman = plugins.getplugin("capturemanager") if plugins else None
     terminal = plugins.getplugin("terminalreporter") if plugins else None
+    worker = getattr(CONFIGS[-1], "workerinput", None) if CONFIGS else None
+    if worker is not None:   # a pytest-xdist worker's terminal goes nowhere: its stderr reaches the user's
+        with _SAY_LOCK, (capman.global_and_fixture_disabled() if capman else nullcontext()):
+            sys.stderr.write(f"[{worker.get('workerid', '?')}] {line}\n")
+            sys.stderr.flush()
+        return
     if capman is None or terminal is None:
         print(line, flush=True)
         return

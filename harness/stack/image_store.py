@@ -57,19 +57,56 @@ def short(exc: BaseException) -> str:
 
 def try_pull(client: docker.DockerClient, ref: str, *, progress: Progress = print,
              timeout_s: float = PULL_TIMEOUT_S) -> docker.models.images.Image | None:
-    """Pull ``ref``; None when the registry refuses, is unreachable, or ``timeout_s`` passes."""
+    """Pull ``ref``; None when the registry refuses, is unreachable, or ``timeout_s`` passes.
+
+    One process at a time pulls a given ref (the others wait, then find it present), and a failed
+    pull is not tried again on this machine for ``PULL_FAILED_TTL_S``: parallel workers of one run
+    ask the registry once, not once each.
+    """
+    with exclusive(f"pull-{ref}"):
+        image = local_image(client, ref)
+        if image is not None:
+            return image
+        memo = _failed_pull_memo(ref)
+        try:
+            age = time.time() - memo.stat().st_mtime
+        except OSError:
+            age = None
+        if age is not None and 0 <= age < PULL_FAILED_TTL_S:
+            say(progress, f"not pulling {ref}: a pull failed {age:.0f} s ago ({memo.read_text().strip()})")
+            return None
+        image = _pull(client, ref, progress=progress, timeout_s=timeout_s, memo=memo)
+        if image is not None:
+            memo.unlink(missing_ok=True)
+        return image
+
+
+PULL_FAILED_TTL_S = 120.0
+
+
+def _failed_pull_memo(ref: str) -> Path:
+    safe = "".join(c if c.isalnum() else "_" for c in ref)
+    return Path(tempfile.gettempdir()) / f"dr-harness-pull-failed-{safe}"
+
+
+def _pull(client: docker.DockerClient, ref: str, *, progress: Progress, timeout_s: float,
+          memo: Path) -> docker.models.images.Image | None:
+    def failed(line: str) -> None:
+        say(progress, line)
+        memo.write_text(line.removeprefix(f"cannot pull {ref}: ") + "\n")
+
     repo, tag = docker.utils.parse_repository_tag(ref)
     say(progress, f"pulling {ref} ...")
     deadline = time.monotonic() + timeout_s
     try:
         for event in client.api.pull(repo, tag=tag, stream=True, decode=True):
             if "error" in event:
-                say(progress, f"cannot pull {ref}: {short(Exception(event['error']))}")
+                failed(f"cannot pull {ref}: {short(Exception(event['error']))}")
                 return None
             if time.monotonic() > deadline:
-                say(progress, f"gave up pulling {ref} after {timeout_s:.0f} s")
+                failed(f"gave up pulling {ref} after {timeout_s:.0f} s")
                 return None
     except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        say(progress, f"cannot pull {ref}: {short(exc)}")
+        failed(f"cannot pull {ref}: {short(exc)}")
         return None
     return local_image(client, ref)

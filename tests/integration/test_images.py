@@ -209,3 +209,23 @@ def test_engine_info_reports_versions(client: docker.DockerClient) -> None:
     info = engine_info(client)
     assert set(info) == {"version", "api_version", "os", "cgroup"}
     assert all(isinstance(v, str) and v and v != "?" for v in info.values()), info
+
+
+def test_a_failed_pull_is_not_retried_at_once(client: docker.DockerClient) -> None:
+    """Parallel workers ask the registry once: the second pull of a ref that just failed is skipped,
+    saying why; a pull that is not memoised is tried."""
+    import secrets
+
+    from harness.stack.image_store import _failed_pull_memo, try_pull
+
+    ref = f"dr-harness-no-such-image-{secrets.token_hex(4)}:1"
+    lines: list[str] = []
+    try:
+        assert try_pull(client, ref, progress=lines.append, timeout_s=30) is None
+        assert any(line.startswith(f"pulling {ref}") for line in lines), lines
+        lines.clear()
+        assert try_pull(client, ref, progress=lines.append, timeout_s=30) is None
+        assert [line for line in lines if line.startswith(f"not pulling {ref}: a pull failed")], lines
+        assert not any(line.startswith(f"pulling {ref}") for line in lines), lines
+    finally:
+        _failed_pull_memo(ref).unlink(missing_ok=True)

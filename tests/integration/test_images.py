@@ -222,10 +222,10 @@ def test_a_failed_pull_is_not_retried_at_once(client: docker.DockerClient) -> No
     lines: list[str] = []
     try:
         assert try_pull(client, ref, progress=lines.append, timeout_s=30) is None
-        assert any(line.startswith(f"pulling {ref}") for line in lines), lines
+        assert any(line.startswith(f"[harness] pulling {ref}") for line in lines), lines
         lines.clear()
         assert try_pull(client, ref, progress=lines.append, timeout_s=30) is None
-        assert [line for line in lines if line.startswith(f"not pulling {ref}: a pull failed")], lines
-        assert not any(line.startswith(f"pulling {ref}") for line in lines), lines
+        assert [line for line in lines if line.startswith(f"[harness] not pulling {ref}: a pull failed")], lines
+        assert not any(line.startswith(f"[harness] pulling {ref}") for line in lines), lines
     finally:
         _failed_pull_memo(ref).unlink(missing_ok=True)

@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python bench/workload_bench.py
 	$(BIN)/python bench/app_bench.py
 	$(BIN)/python bench/drill_bench.py --size-mb $(DRILL_BENCH_MB)
+	$(BIN)/python bench/scale_bench.py
 
 # Mutation testing of the judging code (history, checkers, phases, objectives, verdicts): prints
 # the share of mutants the unit tests kill (target 90 %) as its last line, after any survivor that

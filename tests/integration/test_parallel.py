@@ -14,6 +14,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -126,6 +128,27 @@ def start(pytester: pytest.Pytester, target: Path, log: Path) -> subprocess.Pope
                                 cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
+@contextmanager
+def both_stacks_up(pytester: pytest.Pytester, client: docker.DockerClient) -> Iterator[tuple]:
+    """Start an inner ``pytest -n 2`` whose two scenarios wait; yield (process, log, out, run id)
+    once both stacks are up; afterwards the process is gone and nothing of the run is left."""
+    target, out = write(pytester, "wait", 2)
+    log = pytester.path / "inner.log"
+    proc = start(pytester, target, log)
+    run_id = None
+    try:
+        wait_until(proc, log, lambda: len(seen(out)) == 2)
+        run_id = run_id_of(log.read_text(errors="replace").splitlines())
+        yield proc, log, out, run_id
+    finally:
+        (out / "release").write_text("")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=EXIT_TIMEOUT_S)
+        if run_id:
+            remove_run(client, run_id)
+
+
 def test_two_workers_two_stacks_one_report_one_no_go(inner: pytest.Pytester, client: docker.DockerClient) -> None:
     """Four scenarios on two workers: each worker has its own stack, named after it; the run writes
     ONE report holding all four (history, verdicts, junit) and the sign-off weighs all of them
@@ -166,38 +189,20 @@ def test_two_workers_two_stacks_one_report_one_no_go(inner: pytest.Pytester, cli
 
 def test_ctrl_c_of_the_controller_leaves_nothing(inner: pytest.Pytester, client: docker.DockerClient) -> None:
     """SIGINT to the controller while both workers hold a stack: every stack of the run is removed."""
-    target, out = write(inner, "wait", 2)
-    log = inner.path / "inner.log"
-    proc = start(inner, target, log)
-    run_id = None
-    try:
-        wait_until(proc, log, lambda: len(seen(out)) == 2)
-        run_id = run_id_of(log.read_text(errors="replace").splitlines())
+    with both_stacks_up(inner, client) as (proc, log, _out, run_id):
         assert len(leftovers(client, run_id)) >= 8   # two stacks: containers, networks, volumes
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=EXIT_TIMEOUT_S)
         output = log.read_text(errors="replace")
         assert code == pytest.ExitCode.INTERRUPTED, output
         assert leftovers(client, run_id) == [], output
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=EXIT_TIMEOUT_S)
-        if run_id:
-            remove_run(client, run_id)
 
 
 def test_a_sigkilled_worker_leaves_nothing_once_the_run_ends(inner: pytest.Pytester,
                                                             client: docker.DockerClient) -> None:
     """SIGKILL of one worker (no teardown runs in it): its stack outlives it, the other worker goes
     on, and when the run ends nothing of the run is left."""
-    target, out = write(inner, "wait", 2)
-    log = inner.path / "inner.log"
-    proc = start(inner, target, log)
-    run_id = None
-    try:
-        wait_until(proc, log, lambda: len(seen(out)) == 2)
-        run_id = run_id_of(log.read_text(errors="replace").splitlines())
+    with both_stacks_up(inner, client) as (proc, log, out, run_id):
         victim = next(s for s in seen(out).values() if s["worker"] == "gw0")
         os.kill(victim["pid"], signal.SIGKILL)
         label = [f"{RUN_LABEL}={run_id}", f"{WORKER_LABEL}=gw0"]
@@ -207,13 +212,6 @@ def test_a_sigkilled_worker_leaves_nothing_once_the_run_ends(inner: pytest.Pytes
         output = log.read_text(errors="replace")
         assert "crashed" in output or "node down" in output.lower(), output
         assert leftovers(client, run_id) == [], output
-    finally:
-        (out / "release").write_text("")
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=EXIT_TIMEOUT_S)
-        if run_id:
-            remove_run(client, run_id)
 
 
 RACE = """

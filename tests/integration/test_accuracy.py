@@ -1,11 +1,14 @@
 """Accuracy: the outage and the recovery time the harness reports are the ones that happened.
 
-The recovery time (``rto``, judged from the open-loop workload's history) is compared with the
-service's real recovery, measured independently by a direct probe: every 10 ms, on its own
-thread, a fresh connection straight to the container's published port (bypassing Toxiproxy) runs
-``SELECT 1``; the probe's recovery is its first ok after the heal. Compared are first-ok times on
-the same run clock, for every fault kind, five times out of five. The negative control runs the
-closed-loop client (``closed_loop=True``) under a hanging fault, where the accuracy must fail.
+The recovery time (``rto``, judged from the open-loop workload's history at its default 50/s)
+is compared with the service's real recovery, measured independently by a probe of the test's
+own (``RecoveryProbe``): every 10 ms, on its own thread and its own connections, ``SELECT 1``
+straight to the container's published port (bypassing Toxiproxy) for a container fault, through
+the proxy for a fault of the proxy; the probe's recovery is its first ok after the heal began
+(its docstring says, fault by fault, why that is the real recovery). Compared are first-ok times
+on the same run clock, for kill, stop, pause, restart, partition and a timeout toxic, within
+0.1 s five times out of five. The negative control runs the closed-loop client
+(``closed_loop=True``) under a hanging fault, where the accuracy must fail.
 """
 
 from __future__ import annotations
@@ -21,15 +24,16 @@ import pytest
 from harness.history import History, now
 from harness.judging.checkers import check, recovery_time
 from harness.judging.objectives import Objective, parse_limit
-from harness.judging.phases import select_window
+from harness.judging.phases import client_pairs, select_window
 from harness.workloads.postgres import PostgresReads
 from harness.workloads.redis import RedisReads
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.run_alone]  # timing: nothing beside it under -n N
 
 ACCURACY_S = 0.1
 RUNS = 5
 PROBE_EVERY_S = 0.01
+KEEP_IDLE = 4  # the probe's idle connections kept open for reuse (more are closed)
 RATE_HZ = 25  # 40 ms apart; x 2 s client timeouts = 51 lanes, inside PostgreSQL's 100 connections
 RTO = Objective("rto-measured", "a recovery time is measured", "tests", "", (parse_limit("rto", "60 s"),))
 
@@ -52,27 +56,58 @@ def test_two_second_outage_measures_two_seconds_five_times_out_of_five(stack, ob
 
 
 @dataclass
-class DirectProbe:
-    """SELECT 1 every 10 ms straight to the container's own published port.
+class RecoveryProbe:
+    """SELECT 1 every 10 ms from a client of its own: the service's real recovery, measured beside
+    the workload and independently of it (its own thread per probe, its own connections, its own
+    clock readings; nothing of harness/workloads).
 
-    Each probe runs on its own short-lived thread (so a hung one never delays the next one) and
-    reuses an idle connection when there is one (a new one otherwise, or after any error);
-    a watcher re-reads the published port every 20 ms, since a restarted container gets a new one.
-    Bounded: at most ``max_probes`` probes and ``max_in_flight`` at once.
+    Where it connects: for a container fault (kill, stop, pause, restart, partition) straight to
+    the container's published port, bypassing Toxiproxy, re-read every 20 ms by a watcher since a
+    restarted container gets a new one; for a fault on the proxy (``through_proxy=True``: a toxic)
+    through Toxiproxy, since the server itself never goes down there and the outage a client
+    sees is the proxy's.
+
+    How it connects: over a pool of its own, like a pooled client: a probe reuses an idle
+    connection if there is one and opens a new one otherwise; after any error the connection is
+    dropped, so the next probe connects afresh; at most ``KEEP_IDLE`` (4) idle connections are
+    kept. At most ``max_in_flight`` probes run at once (which also bounds its connections); a
+    tick that finds them all busy is skipped (counted).
+    The bound is 300 where a hung connect never reaches the server (container down, restarting
+    or cut off: refused, or its SYN dropped for up to the 2 s connect timeout, so the probe must
+    not go blind behind them), and ``FEW`` (20) where hung connects do reach it and queue there:
+    a frozen server's accept queue (pause), a proxy whose upstream still passes (timeout toxic).
+    There an unbounded probe queues 100 connects a second and itself exhausts PostgreSQL's 100
+    connections ("too many clients"), which made the workload's answers late after a pause in
+    one run of five before (+0.17..+0.63 s): the probe must not be the fault.
+    Why its first ok after the heal is the service's real recovery, fault by fault:
+    - a fault that ends every connection (kill, stop, restart, and the timeout toxic, whose heal
+      closes every connection through the proxy): that ok is necessarily on a fresh connection,
+      the service answering a new client;
+    - a pause leaves connections open: a client that holds one is answered the moment the server
+      is thawed, and that is when the service is back (pooled clients, the workload included,
+      are served then). A fresh connection per probe would measure something else: the server
+      working through the backlog of connects every client queued while it was frozen (seen:
+      0.13-0.37 s after the heal, while the workload's answers came at 0.03-0.15 s).
+    Bounded: at most ``max_probes`` probes.
     """
 
     service: Any
+    through_proxy: bool = False
     max_probes: int = 4000
     max_in_flight: int = 300
     results: list[tuple[float, float, bool]] = field(default_factory=list)  # (start, end, ok)
+    skipped: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _port: int | None = None
     _in_flight: list[int] = field(default_factory=list)
     _idle: list[Any] = field(default_factory=list)  # open connections, reused (few server backends)
 
-    def __enter__(self) -> DirectProbe:
-        self._port = self.service.direct_port
-        threading.Thread(target=self._watch_port, daemon=True).start()
+    def __enter__(self) -> RecoveryProbe:
+        if self.through_proxy:
+            self._port = self.service.port
+        else:
+            self._port = self.service.direct_port
+            threading.Thread(target=self._watch_port, daemon=True).start()
         threading.Thread(target=self._tick, daemon=True).start()
         return self
 
@@ -102,6 +137,8 @@ class DirectProbe:
                 return
             if len(self._in_flight) < self.max_in_flight and self._port is not None:
                 threading.Thread(target=self._once, args=(self._port,), daemon=True).start()
+            else:
+                self.skipped += 1
 
     def _once(self, port: int) -> None:
         self._in_flight.append(port)
@@ -122,8 +159,10 @@ class DirectProbe:
             self.results.append((start, now(), ok))
             if conn is not None and self._stop.is_set():
                 conn.close()
-            elif conn is not None:
+            elif conn is not None and len(self._idle) < KEEP_IDLE:
                 self._idle.append(conn)
+            elif conn is not None:
+                conn.close()   # a burst of connects that completed at once: keep the pool small
             self._in_flight.pop()
 
     def first_ok_after(self, moment: float) -> float | None:
@@ -138,6 +177,7 @@ class Run:
     probe: float | None
     validity: str
     explanation: str
+    story: str = ""   # what happened around the heal, printed for a run off by more than 0.1 s
 
     @property
     def difference(self) -> float | None:
@@ -158,16 +198,20 @@ FAULTS: dict[str, Callable[[Any], Any]] = {
     "partition": lambda pg: pg.partition(),
     "timeout_toxic": lambda pg: pg.timeout(timeout_ms=0),
 }
+ON_THE_PROXY = {"timeout_toxic"}  # faults of the proxy, not the container: probed through it
+QUEUE_ON_THE_SERVER = {"pause", "timeout_toxic"}  # hung connects reach the server: probe with FEW
+FEW = 20
 
 
 def measure_once(stack: Any, kind: str, *, closed_loop: bool = False, hold_s: float = 1.0) -> Run:
-    """One run: 25/s reads through Toxiproxy and the direct probe, a fault held ``hold_s``, then
-    the reported rto against the probe's first ok after the heal."""
+    """One run: 25/s reads through Toxiproxy and the probe beside them, a fault held ``hold_s``,
+    then the reported rto against the probe's first ok after the heal began."""
     stack.reset()
     history = History()
     stack.bind(history, [])
     pg = stack.postgres
-    with DirectProbe(pg) as probe, \
+    probe_bound = FEW if kind in QUEUE_ON_THE_SERVER else RecoveryProbe.max_in_flight
+    with RecoveryProbe(pg, through_proxy=kind in ON_THE_PROXY, max_in_flight=probe_bound) as probe, \
             PostgresReads(history, **pg.conninfo, rate_hz=RATE_HZ, max_seconds=60, closed_loop=closed_loop):
         time.sleep(0.7)
         with FAULTS[kind](pg):
@@ -183,41 +227,61 @@ def measure_once(stack: Any, kind: str, *, closed_loop: bool = False, hold_s: fl
     [verdict] = check(RTO, history, f="read")
     first = probe.first_ok_after(window.recovery_from)
     return Run(verdict.measured, None if first is None else first - window.recovery_from,
-               verdict.validity, verdict.explanation)
+               verdict.validity, verdict.explanation, story(history, probe, window))
 
 
-# The promise is +-0.1 s, five times out of five. It holds for kill, stop, restart and partition
-# since rto reads the answers in completion order (measured here: |difference| <= 0.073 s over ten
-# runs of each). Two kinds are not there yet and are held to GROSS_S (a closed-loop client misses by
-# +0.4 s and more), their 0.1 s count printed and recorded:
+def story(history: History, probe: RecoveryProbe, window: Any) -> str:
+    """The answers around the first ok after the heal, for the workload and the probe (invoked ->
+    answered, in seconds from the start of the heal): where a miss came from."""
+    ref = window.recovery_from
+
+    def around(rows: list[tuple[float, float, bool]]) -> str:
+        rows.sort()
+        first = next((k for k, row in enumerate(rows) if row[2]), len(rows))
+        return ", ".join(f"{start - ref:+.3f}->{end - ref:+.3f} {'ok' if ok else 'err'}"
+                         for end, start, ok in rows[max(0, first - 3):first + 3])
+
+    answers = [(c.time, i.time, c.type == "ok") for i, c in client_pairs(history, "read")
+               if c is not None and i.time >= ref]
+    probes = [(end, start, ok) for start, end, ok in probe.results if start >= ref]
+    return (f"heal done {window.healed_at - ref:+.3f} s; workload {around(answers)}; "
+            f"probe {around(probes)}; probe ticks skipped {probe.skipped}")
+
+
+# The promise is +-0.1 s, five times out of five, for every kind. One kind is not there yet: it is
+# held to GROSS_S (a closed-loop client misses by +0.4 s and more) as a non-strict xfail, its 0.1 s
+# count printed and recorded, so an XPASS shows when it holds.
 GROSS_S = 0.4
 KNOWN_GAPS = {
-    # After a pause the server works through every connect the clients queued while it was frozen
-    # (refusing the excess as "too many clients"), up to 0.6-0.75 s after the heal in one run of
-    # five, while the probe reuses an idle connection and answers at once: which of the two is "the
-    # service's real recovery" for a reconnecting client is the open question, recorded, not hidden.
-    "pause": "the thaw works through connects queued during the pause (up to 0.75 s, one run in "
-             "five); the probe reuses an idle connection and does not see it",
-    # The toxic is in the proxy: the direct probe never loses the server, so its "recovery" is the
-    # heal itself; the workload's first answer after the heal needs a new connection through the
-    # Python proxy (TCP twice, startup, SCRAM): +0.09..+0.12 s, systematically near the bound.
-    "timeout_toxic": "the first answer after the heal needs a new connection through the proxy: "
-                     "+0.09..+0.12 s, systematic",
+    # Not the probe (bounded now, it no longer floods the frozen server, see RecoveryProbe) but
+    # the workload's dispatch: an attempt that finds every lane busy opens a new connection, and
+    # right after a thaw every lane is busy, so the first attempts after the heal queue behind
+    # every connect made during the pause while the few lanes whose connection survived are
+    # answered at once. Seen over four sets of five: 5/5 at a load average of 1-7 (|d| <= 0.013 s),
+    # 4/5 and 3/5 at 30-50 (+0.165 s; +0.26 s, +0.42 s: every attempt of the first 0.1-0.55 s
+    # after the heal was on a new connection), and 5/5 at 50/s.
+    # The fix is in harness/workloads/base.py: an attempt takes the first connection to come free
+    # (an existing lane's or a new one's), as a connection pool does.
+    "pause": "after the thaw, attempts that find every lane busy open new connections that queue "
+             "behind the connects made during the pause (+0.17..+0.42 s, 1-2 runs of 5 under load)",
 }
-XFAIL = {"pause"}   # may also miss GROSS_S (a 0.62 s run seen)
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(strict=False, reason=KNOWN_GAPS[k]))
-                                  if k in XFAIL else k for k in FAULTS])
+                                  if k in KNOWN_GAPS else k for k in FAULTS])
 def test_recovery_time_matches_a_direct_probe_five_times_out_of_five(stack, kind, record_property):
-    """For each fault kind the reported rto follows the directly probed recovery in every run:
-    within ACCURACY_S (0.1 s), or GROSS_S for the kinds with a known gap (see above)."""
+    """For each fault kind the reported rto is within ACCURACY_S (0.1 s) of the probed recovery
+    in every one of five runs (GROSS_S for a kind in KNOWN_GAPS); a run off by more than 0.1 s
+    prints what the workload and the probe saw around the heal."""
     runs = [measure_once(stack, kind) for _ in range(RUNS)]
     for n, run in enumerate(runs):
         record_property(f"accuracy:{kind}:{n}", str(run))
     met = sum(r.difference is not None and abs(r.difference) <= ACCURACY_S for r in runs)
     record_property(f"accuracy:{kind}:within_0.1s", f"{met}/{len(runs)}")
     print(f"\naccuracy {kind}: {met}/{len(runs)} within {ACCURACY_S} s: " + "; ".join(str(r) for r in runs))
+    for run in runs:
+        if run.difference is None or abs(run.difference) > ACCURACY_S:
+            print(f"  off by more than {ACCURACY_S} s: {run.story}")
     bound = GROSS_S if kind in KNOWN_GAPS else ACCURACY_S
     assert all(r.validity == "pass" for r in runs), [str(r) for r in runs]
     assert all(r.difference is not None and abs(r.difference) <= bound for r in runs), \

@@ -58,9 +58,9 @@ def sweep_stale(client: docker.DockerClient, *, progress: Callable[[str], None] 
 def leftovers(client: docker.DockerClient, run_id: str) -> list[str]:
     """Describe what still carries ``run_id``'s label (empty when the run cleaned up)."""
     label = f"{RUN_LABEL}={run_id}"
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": label})]
-    found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
-    found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": label})]
+    found = [f"container {c['Names'][0].lstrip('/')}" for c in _containers(client, label)]
+    found += [f"network {n['Name']}" for n in client.api.networks(filters={"label": label})]
+    found += [f"volume {v['Name']}" for v in (client.api.volumes(filters={"label": label}) or {}).get("Volumes") or []]
     return found
 
 
@@ -80,27 +80,36 @@ def _is_stale(labels: dict[str, str]) -> bool:
     return False
 
 
+def _containers(client: docker.DockerClient, label: str | list[str]) -> list[dict]:
+    """The containers carrying ``label`` as the engine lists them (id, names, labels), without
+    inspecting each: another run or worker may remove one between the listing and an inspect."""
+    return client.api.containers(all=True, filters={"label": label})
+
+
 def _remove(client: docker.DockerClient, label: str | list[str],
             wanted: Callable[[dict[str, str]], bool]) -> Removed:
     containers = networks = volumes = 0
-    for container in client.containers.list(all=True, filters={"label": label}):
-        if wanted(container.labels):
+    for container in _containers(client, label):
+        if wanted(container.get("Labels") or {}):
             try:
-                container.remove(force=True, v=True)
+                client.api.remove_container(container["Id"], force=True, v=True)
                 containers += 1
             except docker.errors.NotFound:
                 pass
-    for network in client.networks.list(filters={"label": label}):
-        if wanted(network.attrs.get("Labels") or {}):
+            except docker.errors.APIError as exc:   # already being removed by its own run
+                if "already in progress" not in str(exc):
+                    raise
+    for network in client.api.networks(filters={"label": label}):
+        if wanted(network.get("Labels") or {}):
             try:
-                network.remove()
+                client.api.remove_network(network["Id"])
                 networks += 1
             except docker.errors.NotFound:
                 pass
-    for volume in client.volumes.list(filters={"label": label}):
-        if wanted(volume.attrs.get("Labels") or {}):
+    for volume in (client.api.volumes(filters={"label": label}) or {}).get("Volumes") or []:
+        if wanted(volume.get("Labels") or {}):
             try:
-                volume.remove(force=True)
+                client.api.remove_volume(volume["Name"], force=True)
                 volumes += 1
             except docker.errors.NotFound:
                 pass

@@ -7,7 +7,8 @@
   whatever is left of the run at the very end (a worker killed by SIGKILL never tears down).
 - A worker sends each scenario's record (history, faults, verdicts, rates, logs) home on the test
   report; the controller alone writes the run report and decides the sign-off.
-- ``@pytest.mark.run_alone``: a timing-sensitive test runs with no other test of the run beside it.
+- ``@pytest.mark.run_alone``: a timing-sensitive test (or one that reads engine-wide state, such as the
+  engine's dangling volumes) runs with no other test of the run beside it.
   Every test holds a shared lock on the run's lock file while it runs, a ``run_alone`` test an
   exclusive one; a turnstile keeps a waiting ``run_alone`` test from being starved by the others.
 """
@@ -25,8 +26,8 @@ from typing import Any
 import pytest
 
 RUN_ALONE = "run_alone"
-RUN_ALONE_MARKER = (f"{RUN_ALONE}: a timing-sensitive test; under pytest -n N it runs with no other "
-                    "test of the run beside it")
+RUN_ALONE_MARKER = (f"{RUN_ALONE}: a test that must not share the machine (timing-sensitive, or reading "
+                    "engine-wide state); under pytest -n N it runs with no other test of the run beside it")
 
 _RECORD = "harness_record"    # the attributes a worker's test report carries home
 _SECRETS = "harness_secrets"

@@ -70,7 +70,7 @@ def test_the_nightly_job_runs_the_scenarios_in_sign_off_mode(tmp_path: Path) -> 
     main(["init", str(tmp_path)])
     text = (tmp_path / ".github/workflows/dr-harness-nightly.yml").read_text()
     assert "\t" not in text and "schedule:\n    - cron: " in text
-    for line in ("run: dr-harness engine", "run: python -m pytest scenarios/ --sign-off",
+    for line in ("run: dr-harness engine", "run: python -m pytest scenarios/ -n 2 --sign-off",
                  'run: dr-harness report >> "$GITHUB_STEP_SUMMARY"', "path: reports/"):
         assert line in text, line
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.report import write_report  # noqa: E402
-from harness.report.records import RunRecord, ScenarioRecord  # noqa: E402
+from harness.report.merge import load_run, merge  # noqa: E402
 from harness.stack.engine import connect  # noqa: E402
 from harness.stack.labels import RUN_LABEL, WORKER_LABEL  # noqa: E402
 
@@ -117,22 +117,9 @@ def verdicts_of(run_dir: Path) -> dict[tuple, str]:
     return out
 
 
-def load_run(run_dir: Path) -> RunRecord:
-    doc = json.loads((run_dir / "report.json").read_text())
-    ops: dict[str, list] = {}
-    for line in (run_dir / "history.jsonl").read_text().splitlines():
-        op = json.loads(line)
-        ops.setdefault(op.pop("scenario"), []).append(op)
-    scenarios = [ScenarioRecord.from_dict(s | {"ops": ops.get(s["id"], []), "logs": {}})
-                 for s in doc["scenarios"]]
-    return RunRecord(run_id=doc["run_id"], started_at=doc["started_at"], finished_at=doc["finished_at"],
-                     seed=doc["seed"], environment=doc["environment"], objectives_file=doc["objectives_file"],
-                     scenarios=scenarios, strict=doc["strict"], commit=doc.get("commit"))
-
-
 def overhead(run_dir: Path) -> dict:
     """Per scenario that ran: harness seconds / scenario wall seconds, and the report's share."""
-    run = load_run(run_dir)
+    run, _notes = merge([load_run(run_dir)], run_id=run_dir.name)   # the run read back, as one
     with tempfile.TemporaryDirectory() as tmp:
         began = time.monotonic()
         write_report(Path(tmp), run, keep_runs=5)

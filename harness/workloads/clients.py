@@ -211,11 +211,7 @@ def read_back_postgres(*, host: str, port: int, user: str, password: str, dbname
     is raised as it comes.
     """
     endpoint = PostgresEndpoint(host, port, user, password, dbname, None, connect_timeout_s)
-    for attempt in Retrying(stop=stop_after_delay(wait_s), wait=wait_fixed(0.2), reraise=True,
-                            retry=retry_if_exception_type(psycopg.OperationalError)):
-        with attempt:
-            conn = endpoint.connect()
-    with conn:
+    with _until_up(wait_s, psycopg.OperationalError)(endpoint.connect) as conn:
         rows = conn.execute(sql.SQL("SELECT id FROM {}").format(table_identifier(table))).fetchall()
     return {int(row[0]) for row in rows}
 
@@ -255,15 +251,17 @@ def read_back_redis(*, host: str, port: int, password: str | None = None,
     data or not yet listening is waited for, up to ``wait_s``."""
     client = redis.Redis(host=host, port=port, password=password or None,
                          socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-    try:
-        for attempt in Retrying(stop=stop_after_delay(wait_s), wait=wait_fixed(0.2), reraise=True,
-                                retry=retry_if_exception_type((redis.exceptions.BusyLoadingError,
-                                                               redis.exceptions.ConnectionError))):
-            with attempt:
-                return {int(item) for item in client.lrange(key, 0, -1)}
+    try:   # BusyLoadingError (still loading its data) is a ConnectionError
+        return {int(item) for item in _until_up(wait_s, redis.exceptions.ConnectionError)(client.lrange, key, 0, -1)}
     finally:
         client.close()
-    raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
+
+
+def _until_up(wait_s: float, errors: type[BaseException]) -> Retrying:
+    """Call again every 0.2 s while ``errors`` (a server restarting) are raised, up to ``wait_s``;
+    then the last error is raised."""
+    return Retrying(stop=stop_after_delay(wait_s), wait=wait_fixed(0.2), reraise=True,
+                    retry=retry_if_exception_type(errors))
 
 
 def http_request(conn: http.client.HTTPConnection, path: str, *, method: str = "GET",

@@ -38,6 +38,7 @@ from harness.plugin.shard import OPTION_HELP as SHARD_HELP, ShardPlugin, shard_o
 from harness.report import (NO_EVIDENCE, RunRecord, ScenarioRecord, go_no_go, junit_properties,  # noqa: E402
                             shown_outcome, verdict_line, write_report)
 from harness.stack.cleanup import remove_run  # noqa: E402
+from harness.stack.engine import connect  # noqa: E402
 from harness.stack.labels import worker_id  # noqa: E402
 
 
@@ -351,7 +352,6 @@ def _remove_whole_run(run: RunState) -> None:
     teardown) is removed by the controller."""
     remove_lock_files(run.settings.run_id)
     try:
-        from harness.stack.engine import connect
         removed = remove_run(connect(), run.settings.run_id)
     except Exception as exc:  # noqa: BLE001 - the engine may be gone; the next run's sweep takes over
         print(f"[harness] could not check the run's leftovers ({type(exc).__name__}: {exc}); "

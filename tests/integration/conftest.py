@@ -1,9 +1,14 @@
 """Shared fixtures of the integration lane (real Docker engine, real services)."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 import pytest
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.stack.engine import connect
 from harness.stack.images import SPECS, resolve
@@ -38,6 +43,47 @@ def service_image(client: docker.DockerClient) -> Callable[[str], str]:
         return cache[service]
 
     return get
+
+
+class _NotYet(Exception):
+    """The awaited condition does not hold yet."""
+
+
+class InnerRuns:
+    """An inner pytest run as our own child process (output to a log file), waited on boundedly;
+    used by the tests that signal or kill a run while its stacks are up."""
+
+    UP_TIMEOUT_S = 600.0     # the first run may build images
+    EXIT_TIMEOUT_S = 120.0
+
+    def start(self, cwd: Path, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "wb") as out:
+            return subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=cwd, stdout=out,
+                                    stderr=subprocess.STDOUT, env=dict(os.environ))
+
+    def wait_until(self, proc: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool]) -> None:
+        """Wait until ``ready()``; fail with the inner log if the run exits first."""
+        def check() -> None:
+            if proc.poll() is not None:
+                pytest.fail(f"inner pytest exited ({proc.returncode}) too early:\n" + log.read_text(errors="replace"))
+            if not ready():
+                raise _NotYet()
+
+        for attempt in Retrying(stop=stop_after_delay(self.UP_TIMEOUT_S), wait=wait_fixed(0.5),
+                                retry=retry_if_exception_type(_NotYet), reraise=True):
+            with attempt:
+                check()
+
+    def end(self, proc: subprocess.Popen[bytes]) -> None:
+        """Make sure the inner run is gone (killed by its PID if it still runs)."""
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=self.EXIT_TIMEOUT_S)
+
+
+@pytest.fixture
+def inner_runs() -> InnerRuns:
+    return InnerRuns()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -8,16 +8,12 @@ passing run, a failing run, Ctrl-C, and a SIGKILLed run whose leftovers the next
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import docker
 import pytest
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.stack.cleanup import leftovers, remove_run
 
@@ -34,7 +30,6 @@ markers =
 HEADER = re.compile(r"harness: run (\S+), seed \d+, objectives ")
 SWEEP_LINE = "[harness] swept leftovers"
 RUN_TIMEOUT_S = 600.0     # the first run may build the Toxiproxy image
-STACK_UP_TIMEOUT_S = 600.0
 EXIT_TIMEOUT_S = 120.0
 
 # The scenario writes what carries its run label once the stack is up, so every test can show the
@@ -98,32 +93,17 @@ def created_objects(marker: Path) -> list[str]:
     return seen
 
 
-def start(pytester: pytest.Pytester, target: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start the inner pytest as our own child process, output to ``log``."""
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "pytest", str(target), "-p", "no:cacheprovider",
-                                 *harness_args(pytester)],
-                                cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT,
-                                env=dict(os.environ))
+def start(inner_runs, pytester: pytest.Pytester, mode: str) -> tuple:  # noqa: ANN001
+    """Start the inner pytest on the scenario for ``mode``; returns (process, marker, log)."""
+    target, marker = scenario(pytester, mode)
+    log = pytester.path / "inner.log"
+    proc = inner_runs.start(pytester.path, [str(target), "-p", "no:cacheprovider", *harness_args(pytester)], log)
+    return proc, marker, log
 
 
-class _NotYet(Exception):
-    """The awaited condition does not hold yet."""
-
-
-def wait_for_stack(proc: subprocess.Popen[bytes], marker: Path, log: Path) -> None:
-    """Wait (bounded) until the scenario has written its marker, i.e. the stack is up."""
-    def check() -> None:
-        if proc.poll() is not None:
-            pytest.fail(f"inner pytest exited ({proc.returncode}) before the stack was up:\n"
-                        + log.read_text(errors="replace"))
-        if not marker.exists() or not marker.read_text():
-            raise _NotYet()
-
-    for attempt in Retrying(stop=stop_after_delay(STACK_UP_TIMEOUT_S), wait=wait_fixed(0.5),
-                            retry=retry_if_exception_type(_NotYet), reraise=True):
-        with attempt:
-            check()
+def stack_up(marker: Path) -> bool:
+    """The scenario has written its marker: the stack is up."""
+    return marker.exists() and bool(marker.read_text())
 
 
 def test_passing_run_leaves_nothing(inner: pytest.Pytester, client: docker.DockerClient) -> None:
@@ -157,14 +137,12 @@ def test_failing_run_leaves_nothing(inner: pytest.Pytester, client: docker.Docke
             remove_run(client, run_id)
 
 
-def test_ctrl_c_leaves_nothing(inner: pytest.Pytester, client: docker.DockerClient) -> None:
+def test_ctrl_c_leaves_nothing(inner: pytest.Pytester, client: docker.DockerClient, inner_runs) -> None:  # noqa: ANN001
     """SIGINT while a scenario runs on the stack interrupts the run and leaves nothing behind."""
-    target, marker = scenario(inner, "wait")
-    log = inner.path / "inner.log"
-    proc = start(inner, target, log)
+    proc, marker, log = start(inner_runs, inner, "wait")
     run_id = None
     try:
-        wait_for_stack(proc, marker, log)
+        inner_runs.wait_until(proc, log, lambda: stack_up(marker))
         run_id = run_id_of(log.read_text(errors="replace").splitlines())
         created_objects(marker)
         proc.send_signal(signal.SIGINT)
@@ -174,21 +152,17 @@ def test_ctrl_c_leaves_nothing(inner: pytest.Pytester, client: docker.DockerClie
         assert "KeyboardInterrupt" in output
         assert leftovers(client, run_id) == [], output
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=EXIT_TIMEOUT_S)
+        inner_runs.end(proc)
         if run_id:
             remove_run(client, run_id)
 
 
-def test_killed_run_is_swept_by_the_next_run(inner: pytest.Pytester, client: docker.DockerClient) -> None:
+def test_killed_run_is_swept_by_the_next_run(inner: pytest.Pytester, client: docker.DockerClient, inner_runs) -> None:  # noqa: ANN001
     """A SIGKILLed run leaves its objects; the next run that connects to the engine sweeps them."""
-    target, marker = scenario(inner, "wait")
-    log = inner.path / "inner.log"
-    proc = start(inner, target, log)
+    proc, marker, log = start(inner_runs, inner, "wait")
     run_id = None
     try:
-        wait_for_stack(proc, marker, log)
+        inner_runs.wait_until(proc, log, lambda: stack_up(marker))
         run_id = run_id_of(log.read_text(errors="replace").splitlines())
         created = created_objects(marker)
         proc.send_signal(signal.SIGKILL)
@@ -202,8 +176,6 @@ def test_killed_run_is_swept_by_the_next_run(inner: pytest.Pytester, client: doc
             "\n".join(second.outlines)
         assert leftovers(client, run_id) == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=EXIT_TIMEOUT_S)
+        inner_runs.end(proc)
         if run_id:
             remove_run(client, run_id)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from harness.stack.cleanup import leftovers, remove_run
 from harness.stack.labels import RUN_LABEL, WORKER_LABEL
@@ -33,7 +32,6 @@ INNER_INI = """
 addopts = --strict-markers -p no:cacheprovider
 """
 RUN_TIMEOUT_S = 600.0
-UP_TIMEOUT_S = 600.0
 EXIT_TIMEOUT_S = 120.0
 HEADER = re.compile(r"harness: run (\S+), seed \d+, objectives .*2 workers with a stack each")
 
@@ -105,46 +103,21 @@ def run_id_of(lines: list[str]) -> str:
     return found[0]
 
 
-class _NotYet(Exception):
-    """The awaited condition does not hold yet."""
-
-
-def wait_until(proc: subprocess.Popen[bytes], log: Path, ready) -> None:  # noqa: ANN001
-    def check() -> None:
-        if proc.poll() is not None:
-            pytest.fail(f"inner pytest exited ({proc.returncode}) too early:\n" + log.read_text(errors="replace"))
-        if not ready():
-            raise _NotYet()
-
-    for attempt in Retrying(stop=stop_after_delay(UP_TIMEOUT_S), wait=wait_fixed(0.5),
-                            retry=retry_if_exception_type(_NotYet), reraise=True):
-        with attempt:
-            check()
-
-
-def start(pytester: pytest.Pytester, target: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "pytest", str(target), *args(pytester)],
-                                cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
-
-
 @contextmanager
-def both_stacks_up(pytester: pytest.Pytester, client: docker.DockerClient) -> Iterator[tuple]:
+def both_stacks_up(pytester: pytest.Pytester, client: docker.DockerClient, inner_runs) -> Iterator[tuple]:  # noqa: ANN001
     """Start an inner ``pytest -n 2`` whose two scenarios wait; yield (process, log, out, run id)
     once both stacks are up; afterwards the process is gone and nothing of the run is left."""
     target, out = write(pytester, "wait", 2)
     log = pytester.path / "inner.log"
-    proc = start(pytester, target, log)
+    proc = inner_runs.start(pytester.path, [str(target), *args(pytester)], log)
     run_id = None
     try:
-        wait_until(proc, log, lambda: len(seen(out)) == 2)
+        inner_runs.wait_until(proc, log, lambda: len(seen(out)) == 2)
         run_id = run_id_of(log.read_text(errors="replace").splitlines())
         yield proc, log, out, run_id
     finally:
         (out / "release").write_text("")
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=EXIT_TIMEOUT_S)
+        inner_runs.end(proc)
         if run_id:
             remove_run(client, run_id)
 
@@ -187,9 +160,9 @@ def test_two_workers_two_stacks_one_report_one_no_go(inner: pytest.Pytester, cli
             remove_run(client, run_id)
 
 
-def test_ctrl_c_of_the_controller_leaves_nothing(inner: pytest.Pytester, client: docker.DockerClient) -> None:
+def test_ctrl_c_of_the_controller_leaves_nothing(inner: pytest.Pytester, client: docker.DockerClient, inner_runs) -> None:
     """SIGINT to the controller while both workers hold a stack: every stack of the run is removed."""
-    with both_stacks_up(inner, client) as (proc, log, _out, run_id):
+    with both_stacks_up(inner, client, inner_runs) as (proc, log, _out, run_id):
         assert len(leftovers(client, run_id)) >= 8   # two stacks: containers, networks, volumes
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=EXIT_TIMEOUT_S)
@@ -199,10 +172,10 @@ def test_ctrl_c_of_the_controller_leaves_nothing(inner: pytest.Pytester, client:
 
 
 def test_a_sigkilled_worker_leaves_nothing_once_the_run_ends(inner: pytest.Pytester,
-                                                            client: docker.DockerClient) -> None:
+                                                            client: docker.DockerClient, inner_runs) -> None:
     """SIGKILL of one worker (no teardown runs in it): its stack outlives it, the other worker goes
     on, and when the run ends nothing of the run is left."""
-    with both_stacks_up(inner, client) as (proc, log, out, run_id):
+    with both_stacks_up(inner, client, inner_runs) as (proc, log, out, run_id):
         victim = next(s for s in seen(out).values() if s["worker"] == "gw0")
         os.kill(victim["pid"], signal.SIGKILL)
         label = [f"{RUN_LABEL}={run_id}", f"{WORKER_LABEL}=gw0"]

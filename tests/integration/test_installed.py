@@ -142,6 +142,17 @@ def report_of(project: Path, run_id: str) -> dict:
     return json.loads((project / "reports" / run_id / "report.json").read_text())
 
 
+def run_example(installed: Installed, project: Path, client: docker.DockerClient) -> tuple[int, str, str]:
+    """Run the project's scenarios with the installed harness: (exit code, output, run id); the run
+    left nothing on the engine; its verdict lines are printed."""
+    done = installed.pytest(project)
+    output = done.stdout + done.stderr
+    run_id = run_id_of(output)
+    assert leftovers(client, run_id) == []
+    print("\n".join(line for line in output.splitlines() if line.startswith(("PASS ", "FAIL ", "UNKNOWN "))))
+    return done.returncode, output, run_id
+
+
 def test_wheel_and_sdist_carry_the_run_time_files(installed: Installed) -> None:
     """The wheel and the sdist hold the recipes, the compat server, the engine script and the
     templates, with the entrypoints' executable bits; the console script is declared."""
@@ -169,14 +180,10 @@ def test_scaffolded_project_runs_its_example_against_a_real_stack(installed: Ins
                                   cwd=project), "import").stdout.split()
     assert all(path.startswith(str(installed.venv)) for path in where), where
 
-    done = installed.pytest(project)
-    output = done.stdout + done.stderr
-    run_id = run_id_of(output)
-    assert leftovers(client, run_id) == []
-    assert done.returncode == 0, output[-4000:]
+    code, output, run_id = run_example(installed, project, client)
+    assert code == 0, output[-4000:]
     assert "1 passed" in output
     assert f"PASS {OBJECTIVE} max_error_rate_during_fault 0.0 % <= 1.0 %" in output
-    print("\n".join(line for line in output.splitlines() if line.startswith(("PASS ", "FAIL ", "UNKNOWN "))))
 
     report = report_of(project, run_id)
     [scenario] = report["scenarios"]
@@ -202,14 +209,10 @@ def test_the_example_fails_on_a_service_that_needs_redis(installed: Installed, p
     assert STAND_IN in conftest
     (project / "conftest.py").write_text(conftest.replace(STAND_IN, 'run=[sys.executable, "fragile.py", "{port}"],'))
 
-    done = installed.pytest(project)
-    output = done.stdout + done.stderr
-    run_id = run_id_of(output)
-    assert leftovers(client, run_id) == []
-    assert done.returncode == 1, output[-4000:]
+    code, output, run_id = run_example(installed, project, client)
+    assert code == 1, output[-4000:]
     assert "1 failed" in output
     assert f"FAIL {OBJECTIVE} max_error_rate_during_fault" in output
-    print("\n".join(line for line in output.splitlines() if line.startswith(("PASS ", "FAIL ", "UNKNOWN "))))
     [scenario] = report_of(project, run_id)["scenarios"]
     [breach] = [v for v in scenario["verdicts"] if v["metric"] == "max_error_rate_during_fault"]
     assert breach["validity"] == "fail" and breach["measured"] > 50.0, breach

@@ -5,7 +5,10 @@ Toxiproxy API), through the stack's Toxiproxy proxies as scenarios use them, and
 rate on a ladder, runs the open-loop workload and then the closed-loop one (``closed_loop=True``)
 for a few seconds each, every op recorded in a History, and prints side by side:
   - achieved / asked: attempts sent per attempt scheduled (open loop: the rest are not-sent),
-  - the scheduling lag p99: how late attempts started after their scheduled time, in ms.
+  - the scheduling lag p99: how late attempts started after their scheduled time, in ms (started:
+    a lane began connecting for it or running it),
+  - open loop only, the connection wait p99: how late attempts had a connection to run on, in ms
+    (the lag plus any wait for a connect or a connection to come free; part of the op's latency).
 A rate is *sustained* when achieved / asked >= 0.95, the lag p99 <= 20 ms and at most 1 % of the
 ops did not succeed; the ceiling is the highest sustained rate of the ladder. Prints the ceiling per workload against the highest default
 rate of the scenarios (50/s). Not a test: machines are noisy; exits 0 unless --strict.
@@ -47,7 +50,7 @@ def workloads(stack: Stack) -> dict:
 
 
 def one(make, rate_hz: float, seconds: float, closed_loop: bool) -> tuple[float, float, int]:
-    """(achieved / asked, lag p99 in ms, ops not ok) of one run at ``rate_hz``."""
+    """(achieved / asked, lag p99 in ms, connection wait p99 in ms, ops not ok) of one run."""
     history = History()
     workload = make(history, rate_hz=rate_hz, max_seconds=seconds, max_ops=int(rate_hz * seconds) + 1,
                     closed_loop=closed_loop)
@@ -58,7 +61,8 @@ def one(make, rate_hz: float, seconds: float, closed_loop: bool) -> tuple[float,
     sent = sum(1 for _, done in pairs if done is None or done.type != NOT_SENT)
     bad = sum(1 for _, done in pairs if done is not None and done.type not in ("ok", NOT_SENT))
     lag = quantile(workload.lags_s, 0.99) * 1000 if workload.lags_s else float("nan")
-    return sent / asked, lag, bad
+    wait = quantile(workload.waits_s, 0.99) * 1000 if workload.waits_s else float("nan")
+    return sent / asked, lag, wait, bad
 
 
 def main() -> int:
@@ -72,7 +76,8 @@ def main() -> int:
     run_id = "bench-" + new_run_id()
     images = {name: resolve(client, SPECS[name], progress=print) for name in ("postgres", "redis", "toxiproxy")}
     ceilings: dict[str, float] = {}
-    print(f"\n{'workload':16} {'asked/s':>8} | {'open: achieved/asked':>20} {'lag p99 ms':>10} {'errors':>6} | "
+    print(f"\n{'workload':16} {'asked/s':>8} | {'open: achieved/asked':>20} {'lag p99 ms':>10} "
+          f"{'wait p99 ms':>11} {'errors':>6} | "
           f"{'closed: achieved/asked':>22} {'lag p99 ms':>10} {'errors':>6}")
     try:
         stack = Stack(client, run_id, images, StackOptions(), progress=lambda line: None).start()
@@ -80,10 +85,10 @@ def main() -> int:
             for name, make in workloads(stack).items():
                 ceilings[name] = 0.0
                 for rate in rates:
-                    o_share, o_lag, o_bad = one(make, rate, args.seconds, closed_loop=False)
+                    o_share, o_lag, o_wait, o_bad = one(make, rate, args.seconds, closed_loop=False)
                     stack.reset()  # fresh tables: the closed loop inserts the same ids again
-                    c_share, c_lag, c_bad = one(make, rate, args.seconds, closed_loop=True)
-                    print(f"{name:16} {rate:8.0f} | {o_share:20.3f} {o_lag:10.1f} {o_bad:6d} | "
+                    c_share, c_lag, _, c_bad = one(make, rate, args.seconds, closed_loop=True)
+                    print(f"{name:16} {rate:8.0f} | {o_share:20.3f} {o_lag:10.1f} {o_wait:11.1f} {o_bad:6d} | "
                           f"{c_share:22.3f} {c_lag:10.1f} {c_bad:6d}", flush=True)
                     if o_share >= SUSTAINED_SHARE and o_lag <= SUSTAINED_LAG_MS and o_bad <= 0.01 * rate * args.seconds:
                         ceilings[name] = rate

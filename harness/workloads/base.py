@@ -7,16 +7,27 @@ of the next attempt. Whether a failed attempt is ``fail`` or ``info`` is the sub
 docstring has the table).
 
 Scheduling is open-loop: attempt n is due at ``start + n / rate_hz`` (no drift) and starts then,
-whether or not earlier attempts have returned, on one of at most ``max_in_flight`` lanes (a worker
-thread with its own client connection); its invoke is recorded at the time it was due, so latency
-counts from the schedule, not from when a busy client got round to it (no coordinated omission).
-When every lane is busy the attempt is recorded ``not-sent`` at its scheduled time
-(``History.not_sent``), never silently skipped, so the rate deficit is visible to checkers
-(harness/judging/rates.py) and on the timeline. ``max_in_flight`` defaults to
-``ceil(rate_hz * longest_wait_s()) + 1``, capped at ``MAX_LANES``, where ``longest_wait_s()`` is the
-longest one attempt can wait on its client's timeouts (``DEFAULT_WAIT_S`` for a client without
-timeouts) or at the workload's ``max_lanes`` (its share of the service's connections). Lanes are made on demand and the most recently freed lane is reused first, so a healthy
-service is driven over one or two connections; a lane idle for ``IDLE_CLOSE_S`` closes its client.
+whether or not earlier attempts have returned; its invoke is recorded at the time it was due, so
+latency counts from the schedule, not from when a busy client got round to it (no coordinated
+omission). At most ``max_in_flight`` attempts are in flight (waiting for a connection or running);
+beyond that the attempt is recorded ``not-sent`` at its scheduled time (``History.not_sent``),
+never silently skipped, so the rate deficit is visible to checkers (harness/judging/rates.py) and
+on the timeline. ``max_in_flight`` defaults to ``ceil(rate_hz * longest_wait_s()) + 1``, capped at
+the workload's ``max_lanes`` (its share of the service's connections; ``MAX_LANES`` by default),
+where ``longest_wait_s()`` is the longest one attempt can wait on its client's timeouts
+(``DEFAULT_WAIT_S`` for a client without timeouts).
+
+Connections are pooled in lanes (a worker thread with its own client connection, at most
+``max_in_flight``), as a connection pool serves requests: an attempt takes an idle connected lane
+(the most recently freed first, so a healthy service is driven over one or two connections); if
+none is idle, a lane connects on its behalf (an idle unconnected one, or a new one) through the
+workload's ``connect`` hook, and the attempt is served by whichever comes first: that connect, or a
+busy lane that comes free while it is still the latest scheduled attempt. An older attempt is left
+to the connect made for it (bounded by its connect timeout): a backlog built up while the service
+hung does not hold a connection that comes free when it recovers, and a connect that hangs (a
+partition, a stopped container) never holds up an attempt made after it. A connect that fails
+fails the attempt it was made for at once (not sent), and nothing else. A lane idle for
+``IDLE_CLOSE_S`` closes its client.
 
 ``closed_loop=True`` is the old single-connection client, kept only as a negative control: one
 attempt at a time, and an attempt that overruns its slot pushes the next one to the next free slot
@@ -80,13 +91,25 @@ class Attempt:
     scheduled_at: float = 0.0  # run-clock seconds when the attempt was due (its invoke time)
 
 
+@dataclass(eq=False)
+class _Waiting:
+    """A dispatched attempt waiting for a connection (compared by identity)."""
+
+    op: Op
+    attempt: Attempt
+    lane: _Lane | None = None  # the lane connecting on its behalf, if any
+    started: bool = False      # a lane began working on it (connecting for it or running it)
+
+
 class _Lane:
-    """One in-flight slot: a worker with its own copy of the workload (so its own client)."""
+    """One connection: a worker thread with its own copy of the workload (so its own client)."""
 
     def __init__(self, client: Workload, name: str, threaded: bool) -> None:
         self.client = client
-        self.queue: queue.SimpleQueue[tuple[Op, Attempt] | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[bool | None] = queue.SimpleQueue()  # wake-ups; None: exit
         self.flight: tuple[Op, Attempt, float] | None = None  # guarded by the workload's lock
+        self.own: _Waiting | None = None   # the attempt it connects for (guarded by the lock)
+        self.ready = False                 # its client is connected (written by its own thread)
         self.interrupted: int | None = None
         self.abandoned = False
         self.thread = threading.Thread(target=self._serve, name=name, daemon=True) if threaded else None
@@ -99,14 +122,13 @@ class _Lane:
             try:
                 item = self.queue.get(timeout=IDLE_CLOSE_S)
             except queue.Empty:
-                owner._safe(self.client.reset)  # idle: give the connection back
+                if self.ready:  # idle: give the connection back
+                    self.ready = False
+                    owner._safe(self.client.reset)
                 continue
             if item is None:
                 break
-            owner._execute(self, *item)
-            with owner._lock:
-                if not self.abandoned:
-                    owner._idle.append(self)
+            owner._work(self)
         owner._safe(self.client.close)
 
 
@@ -114,8 +136,9 @@ class Workload:
     """Base of all workloads: attempts at ``rate_hz``, open-loop over a bounded pool of lanes.
 
     Subclasses set ``f`` and implement ``attempt`` (return the ok value, raise on failure) and
-    ``classify``; optionally ``failure_value`` (what a failed attempt records), ``client_fields`` (per-lane client attributes), ``longest_wait_s``,
-    ``value_for``, ``prepare`` (runs on ``start()``), ``interrupt`` (from another thread: make a
+    ``classify``; optionally ``failure_value`` (what a failed attempt records), ``client_fields``
+    (per-lane client attributes), ``connect`` (open a lane's connection ahead of an attempt),
+    ``longest_wait_s``, ``value_for``, ``prepare`` (runs on ``start()``), ``interrupt`` (from another thread: make a
     blocked attempt return; True if it shut a socket), ``reset`` (drop the client so the next
     attempt reconnects; called after every error) and ``close``.
     """
@@ -146,9 +169,10 @@ class Workload:
         self.stop_timeout_s = float(stop_timeout_s)
         self.closed_loop = bool(closed_loop)
         self._max_in_flight = max_in_flight
-        self.attempts_started = 0          # attempts sent (started on a lane)
+        self.attempts_started = 0          # attempts a lane began (connecting for it or running it)
         self.attempts_not_sent = 0         # scheduled attempts recorded not-sent
-        self.lags_s: list[float] = []      # per sent attempt: actual start - scheduled start
+        self.lags_s: list[float] = []      # per started attempt: when a lane began it - scheduled
+        self.waits_s: list[float] = []     # per attempt run: when it had a connection - scheduled
         self.abandoned: Op | None = None   # the first invoke stop() gave up on, if any
         self.abandoned_ops: list[Op] = []
         self._stop = threading.Event()
@@ -156,6 +180,10 @@ class Workload:
         self._lock = threading.Lock()
         self._lanes: list[_Lane] = []
         self._idle: list[_Lane] = []
+        self._waiting: list[_Waiting] = []  # dispatched, not yet on a connection (oldest first)
+        self._in_flight = 0                 # dispatched attempts waiting or running
+        self._latest = 0                    # the number of the attempt dispatched last
+        self._gave_up = False               # stop() abandoned what was left: record nothing more
         self._thread: threading.Thread | None = None
 
     # -- hooks -----------------------------------------------------------------------------
@@ -178,6 +206,12 @@ class Workload:
 
     def prepare(self) -> None:
         pass
+
+    def connect(self) -> None:
+        """Open this lane's client connection ahead of an attempt (raise if it cannot be had).
+
+        A workload whose ``attempt`` reuses a connection implements it, so an attempt can take
+        whichever connection is ready first; the default does nothing (``attempt`` connects)."""
 
     def interrupt(self) -> bool:
         return False
@@ -229,10 +263,13 @@ class Workload:
             thread.join(1.0)
         with self._lock:
             if thread.is_alive():
+                self._gave_up = True
                 for lane in self._lanes:
                     if lane.flight is not None and not lane.abandoned:
                         lane.abandoned = True
                         self.abandoned_ops.append(lane.flight[0])
+                self.abandoned_ops.extend(item.op for item in self._waiting)
+                self._waiting.clear()
                 self.abandoned_ops.sort(key=lambda op: op.index)
                 self.abandoned = self.abandoned_ops[0] if self.abandoned_ops else None
 
@@ -262,7 +299,11 @@ class Workload:
                 if not self.closed_loop:
                     self._dispatch(slot, start + offset)
                     continue
-                self._execute(self._solo(), *self._invoke(slot, start + offset))
+                op, attempt = self._invoke(slot, start + offset)
+                with self._lock:
+                    self._in_flight += 1
+                    self._started(_Waiting(op, attempt))
+                self._execute(self._solo(), op, attempt)
                 free = max(slot, math.ceil((now() - start) * self.rate_hz))
                 while slot < min(free, self.max_ops) and slot / self.rate_hz < self.max_seconds:
                     slot += 1
@@ -292,15 +333,35 @@ class Workload:
                               reason=reason)
 
     def _dispatch(self, number: int, due: float) -> None:
-        """Hand attempt ``number`` to an idle lane (or a new one), else record it not-sent."""
+        """Start attempt ``number`` on the first connection to come free, else record it not-sent.
+
+        The attempt takes an idle connected lane, or, if none, waits (in flight) for a lane that
+        connects on its behalf (an idle one or a new one) or for a busy lane that comes free while
+        it is the latest attempt, whichever is sooner. A connect made for it that fails fails it
+        (not sent), at once."""
         with self._lock:
-            lane = self._idle.pop() if self._idle else None
-            if lane is None and len(self._lanes) < self.max_in_flight:
-                lane = self._new_lane()
-        if lane is None:
-            self._not_sent(number, due, f"all {self.max_in_flight} lanes were busy (max_in_flight)")
+            full = self._in_flight >= self.max_in_flight
+            if not full:
+                self._in_flight += 1
+        if full:
+            self._not_sent(number, due, f"{self.max_in_flight} attempts were already in flight "
+                                        f"(max_in_flight)")
             return
-        lane.queue.put(self._invoke(number, due))
+        op, attempt = self._invoke(number, due)
+        item = _Waiting(op, attempt)
+        with self._lock:
+            self._waiting.append(item)
+            self._latest = number
+            ready = [lane for lane in self._idle if lane.ready]
+            lane = ready[-1] if ready else self._idle[-1] if self._idle else None
+            if lane is not None:
+                self._idle.remove(lane)
+            elif len(self._lanes) < self.max_in_flight:
+                lane = self._new_lane()
+            if lane is not None:
+                lane.own, item.lane = item, lane
+        if lane is not None:
+            lane.queue.put(True)
 
     def _new_lane(self) -> _Lane:
         client = copy.copy(self)
@@ -312,6 +373,82 @@ class Workload:
         assert lane.thread is not None
         lane.thread.start()
         return lane
+
+    def _work(self, lane: _Lane) -> None:
+        """On a lane's thread: connect if need be, then serve waiting attempts until none is left.
+
+        A lane serves the attempt it connected for if that one still waits, else the latest
+        scheduled attempt if that one waits: attempts held up by a fault (each bounded by its own
+        connect) do not keep a connection that comes free after the heal from the attempts made
+        after it. A lane without a connection (after an error) connects only for an attempt that
+        nobody connects for (when the lanes ran out), else it goes idle."""
+        while True:
+            if not lane.ready:
+                with self._lock:
+                    if lane.own is None:   # after an error: connect for an attempt nobody connects for
+                        lane.own = next((w for w in reversed(self._waiting) if w.lane is None), None)
+                        if lane.own is not None:
+                            lane.own.lane = lane
+                    target = lane.own
+                    if target is None:
+                        self._idle.append(lane)
+                        return
+                    self._started(target)
+                try:
+                    lane.client.connect()
+                    lane.ready = True
+                except Exception as exc:  # noqa: BLE001 - a failed connect fails its attempt
+                    self._safe(lane.client.reset)
+                    self._connect_failed(lane, target, exc)
+                    continue
+            with self._lock:
+                item = self._take(lane)
+                if item is None:
+                    self._idle.append(lane)
+                    return
+                self._started(item)
+            self._execute(lane, item.op, item.attempt)
+
+    def _started(self, item: _Waiting) -> None:
+        """Under the lock: count ``item`` started, and its lag, the first time a lane works on it."""
+        if not item.started:
+            item.started = True
+            self.attempts_started += 1
+            self.lags_s.append(now() - item.attempt.scheduled_at)
+
+    def _take(self, lane: _Lane) -> _Waiting | None:
+        """Under the lock: the attempt ``lane`` serves next: the one it connected for if that still
+        waits, else the latest scheduled attempt if that waits, else one nobody connects for."""
+        own, lane.own = lane.own, None
+        if own is not None and own in self._waiting:
+            item = own
+        elif self._waiting and self._waiting[-1].attempt.number == self._latest:
+            item = self._waiting[-1]
+        else:
+            item = next((w for w in reversed(self._waiting) if w.lane is None), None)
+            if item is None:
+                return None
+        self._waiting.remove(item)
+        other, item.lane = item.lane, None
+        if other is not None and other is not lane:   # it was connecting for this one: hand it over
+            other.own = next((w for w in reversed(self._waiting) if w.lane is None), None)
+            if other.own is not None:
+                other.own.lane = other
+        return item
+
+    def _connect_failed(self, lane: _Lane, target: _Waiting, exc: BaseException) -> None:
+        """A connect made for ``target`` failed: it fails target, not an attempt handed over since."""
+        try:
+            kind = lane.client.classify(exc, sent=False)
+        except Exception:  # noqa: BLE001 - as in _execute
+            kind = "info"
+        with self._lock:
+            own, lane.own = lane.own, None
+            if own is not None:
+                own.lane = None
+            if own is target and target in self._waiting:
+                self._waiting.remove(target)
+                self._record(target.op, kind if kind in ("fail", "info") else "info", error=describe(exc))
 
     def _drain(self) -> None:
         """Let every lane finish its attempt and close its client (stop() bounds the wait)."""
@@ -329,8 +466,7 @@ class Workload:
     # -- one attempt -----------------------------------------------------------------------
     def _execute(self, lane: _Lane, op: Op, attempt: Attempt) -> None:
         began = time.monotonic()
-        self.attempts_started += 1
-        self.lags_s.append(now() - attempt.scheduled_at)
+        self.waits_s.append(now() - attempt.scheduled_at)
         with self._lock:
             lane.flight = (op, attempt, began)
         try:
@@ -346,24 +482,32 @@ class Workload:
                 value = None
             self._finish(lane, op, kind if kind in ("fail", "info") else "info", error=describe(exc),
                          value=value)
+            lane.ready = False
             self._safe(lane.client.reset)
         else:
             self._finish(lane, op, "ok", value=attempt.value if result is None else result)
             if lane.interrupted == attempt.number:
+                lane.ready = False
                 self._safe(lane.client.reset)
 
     def _finish(self, lane: _Lane, op: Op, kind: str, *, value: Any = None,
                 error: str | None = None) -> None:
         with self._lock:
             lane.flight = None
-            if lane.abandoned:
-                return
-            if kind == "ok":
-                self.history.complete(op, "ok", value=value)
-            elif value is not None:
-                self.history.complete(op, kind, value=value, error=error)
-            else:
-                self.history.complete(op, kind, error=error)
+            if not lane.abandoned:
+                self._record(op, kind, value=value, error=error)
+
+    def _record(self, op: Op, kind: str, *, value: Any = None, error: str | None = None) -> None:
+        """Under the lock: complete ``op`` and count it out of flight (nothing once given up)."""
+        self._in_flight -= 1
+        if self._gave_up:
+            return
+        if kind == "ok":
+            self.history.complete(op, "ok", value=value)
+        elif value is not None:
+            self.history.complete(op, kind, value=value, error=error)
+        else:
+            self.history.complete(op, kind, error=error)
 
     def _watch(self) -> None:
         """Interrupt any attempt running longer than ``op_deadline_s`` (a client-side timeout)."""

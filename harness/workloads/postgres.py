@@ -52,6 +52,9 @@ class _PostgresWorkload(Workload):
             self._conn = self.endpoint.connect()
         return self._conn
 
+    def connect(self) -> None:
+        self.connection()
+
     def longest_wait_s(self) -> float | None:
         """The connect timeout (psycopg waits at least 2 s) or the statement deadline, the longer."""
         connect = self.endpoint.connect_timeout_s

@@ -41,9 +41,12 @@ class _RedisWorkload(Workload):
         self.endpoint = RedisEndpoint(host, port, password, socket_timeout_s, connect_timeout_s)
         self._conn: redis.Connection | None = None
 
-    def command(self, attempt: Attempt, *args: Any) -> Any:
+    def connect(self) -> None:
         if self._conn is None:
             self._conn = self.endpoint.connect()
+
+    def command(self, attempt: Attempt, *args: Any) -> Any:
+        self.connect()
         attempt.sent = True
         self._conn.send_command(*args)
         return self._conn.read_response()

@@ -354,6 +354,136 @@ def test_a_workload_starts_once() -> None:
     workload.stop()
 
 
+# -- the connection pool: an attempt takes the first connection to come free ------------------
+
+class PooledWorkload(FakeWorkload):
+    """Keeps a connection per lane like the PostgreSQL and Redis workloads: ``connect()`` opens it
+    ahead of an attempt (and ``attempt`` would open it itself, as those do). The first
+    ``quick_connects`` connects succeed at once; later ones wait for ``connect_gate`` (at most 5 s)
+    and then raise ``connect_error`` if set. Attempt 1 holds its connection until ``hold`` is set and
+    then succeeds."""
+
+    client_fields = ("_conn",)
+
+    def __init__(self, history: History, *, quick_connects: int = 1,
+                 connect_error: BaseException | None = None, **bounds: Any) -> None:
+        super().__init__(history, **bounds)
+        self.quick_connects = quick_connects
+        self.connect_error = connect_error
+        self.connect_gate = threading.Event()
+        self.hold = threading.Event()
+        self.connects: list[float] = []   # shared by every lane
+        self.served: list[int] = []       # attempt numbers in the order they got a connection
+        self._conn: object | None = None
+
+    def connect(self) -> None:
+        if self._conn is not None:
+            return
+        self.connects.append(time.monotonic())
+        if len(self.connects) > self.quick_connects:
+            if not self.connect_gate.wait(5):
+                raise TimeoutError("connect timed out")
+            if self.connect_error is not None:
+                raise self.connect_error
+        self._conn = object()
+
+    def attempt(self, attempt: Attempt) -> Any:
+        self.connect()
+        self.served.append(attempt.number)
+        if attempt.number == 1:
+            attempt.sent = True
+            self.hold.wait(5)
+            return None
+        return super().attempt(attempt)
+
+    def reset(self) -> None:
+        self._conn = None
+
+
+def _types(history: History) -> dict[int, str | None]:
+    return {i.value: d.type if d is not None else None for i, d in history.pairs()}
+
+
+def test_the_latest_attempt_takes_a_connection_that_comes_free_before_its_own_connect() -> None:
+    """Attempt 1 holds the one connection; attempts 2 and 3 find none free and their connects
+    hang. When attempt 1 returns, its connection serves attempt 3, the latest scheduled, at once
+    (a thawed server answers the connections it had long before the connects queued while it was
+    frozen); attempt 2, older, is left to the connect made for it, so a backlog built up during a
+    fault does not hold the connection when the service recovers."""
+    history = History()
+    workload = PooledWorkload(history, rate_hz=50, max_ops=3, max_seconds=5, stop_timeout_s=0.5)
+    with workload:
+        deadline = time.monotonic() + 2
+        while len(workload.connects) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(workload.connects) == 3 and workload.served == [1]
+        released = time.monotonic()
+        workload.hold.set()
+        while _types(history).get(3) is None:
+            assert time.monotonic() - released < 1, _types(history)
+            time.sleep(0.005)
+        time.sleep(0.05)
+        assert workload.served == [1, 3] and _types(history)[2] is None
+        workload.connect_gate.set()   # attempt 2's own connect goes through
+        assert workload.wait(5)
+    assert workload.served == [1, 3, 2]
+    assert _types(history) == {1: "ok", 2: "ok", 3: "ok"}
+    assert workload.attempts_started == 3 and workload.attempts_not_sent == 0
+
+
+def test_a_connect_that_fails_after_its_attempt_was_served_fails_nothing() -> None:
+    """The connect made for attempt 3 fails after attempt 3 was served on a connection that came
+    free: nothing is failed for it; attempt 2's own connect fails it (not sent), and each attempt
+    has exactly one completion."""
+    history = History()
+    workload = PooledWorkload(history, rate_hz=50, max_ops=3, max_seconds=5, stop_timeout_s=0.5,
+                              connect_error=ConnectionRefusedError(111, "Connection refused"))
+    with workload:
+        while len(workload.connects) < 3:
+            time.sleep(0.01)
+        workload.hold.set()
+        while _types(history).get(3) is None:
+            time.sleep(0.005)
+        workload.connect_gate.set()
+        assert workload.wait(5)
+        time.sleep(0.05)
+    assert _types(history) == {1: "ok", 2: "fail", 3: "ok"}
+    assert len(history.ops) == 6
+
+
+def test_a_failed_connect_fails_the_attempt_it_was_made_for_at_once() -> None:
+    """With every connect refused (a killed server), each attempt fails on its own connect as
+    soon as it is refused (not sent: ``fail``), as the open loop did before connections were
+    pooled."""
+    history = History()
+    workload = PooledWorkload(history, rate_hz=100, max_ops=5, max_seconds=5, quick_connects=0,
+                              connect_error=ConnectionRefusedError(111, "Connection refused"))
+    workload.connect_gate.set()
+    with workload:
+        assert workload.wait(5)
+    assert _types(history) == {n: "fail" for n in range(1, 6)}
+    assert all("refused" in (d.error or "").lower() for _, d in history.pairs() if d is not None)
+    assert workload.served == []
+
+
+def test_stop_abandons_attempts_still_waiting_for_a_connection() -> None:
+    """Connects that hang past stop(): their attempts are abandoned (no completion), and the
+    connects that fail later record nothing."""
+    history = History()
+    workload = PooledWorkload(history, rate_hz=20, max_ops=2, max_seconds=5, quick_connects=0,
+                              stop_timeout_s=0.2,
+                              connect_error=ConnectionRefusedError(111, "Connection refused"))
+    workload.start()
+    time.sleep(0.15)
+    began = time.monotonic()
+    workload.stop()
+    assert time.monotonic() - began < 0.2 + 1.0 + 0.5
+    assert [op.value for op in workload.abandoned_ops] == [1, 2]
+    workload.connect_gate.set()
+    time.sleep(0.1)
+    assert _types(history) == {1: None, 2: None}
+
+
 # -- HttpProbe against a local stdlib server (no Docker) --------------------------------------
 
 class _Handler(BaseHTTPRequestHandler):

@@ -14,9 +14,11 @@ Both upstream-lookup modes of toxiproxy_compat are measured side by side in one 
 own server (the current code) and, in a second container of the same image on the same network,
 the server with ``TOXIPROXY_COMPAT_RESOLVER=executor`` (lookups through asyncio's default executor,
 as before issue 14). Target: the current server resumes within 0.3 s with and without the flood.
-Prints PASS/MISS; exits 0 unless ``--strict``. Not a test: machines are noisy.
+Each cell is the median of ``--rounds`` stop/start rounds (3 by default: one round alone was seen
+late by +0.6..+0.9 s once in a few runs, then +0.02 s when run again), with the worst round beside
+it. Prints PASS/MISS on the medians; exits 0 unless ``--strict``. Not a test: machines are noisy.
 
-Usage: .venv/bin/python bench/compat_recovery_bench.py [--rounds 1] [--strict]
+Usage: .venv/bin/python bench/compat_recovery_bench.py [--rounds 3] [--strict]
 """
 
 from __future__ import annotations
@@ -197,9 +199,13 @@ def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:+.2f}"
 
 
+def _worst(median: float | None, values: list[float]) -> str:
+    return _fmt(median) if len(values) < 2 else f"{_fmt(median)} ({_fmt(max(values))})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=1, help="stop/start rounds per cell (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="stop/start rounds per cell (default 3)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if not 1 <= args.rounds <= 5:
@@ -229,7 +235,8 @@ def main() -> int:
         remove_run(client, run_id)
 
     print(f"recovery after PostgreSQL restart: first successful proxied connection, seconds after it "
-          f"accepted on its own port (median of {args.rounds}); {os.cpu_count()} cores")
+          f"accepted on its own port (median of {args.rounds} rounds, worst in brackets); "
+          f"{os.cpu_count()} cores")
     header = ("lookup mode", "clients", "workload", "flood", "failed after back", "target", "verdict")
     lines = [header]
     all_met = True
@@ -243,7 +250,7 @@ def main() -> int:
         ok = wm is not None and wm <= TARGET_S and (clients == "no flood" or (fm is not None and fm <= TARGET_S))
         verdict = ("PASS" if ok else "MISS") if current else "(info)"
         all_met &= ok or not current
-        lines.append((name, clients, _fmt(wm), _fmt(fm) if clients == "flood" else "-", failed,
+        lines.append((name, clients, _worst(wm, w), _worst(fm, f) if clients == "flood" else "-", failed,
                       f"<= {TARGET_S}" if current else "", verdict))
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(header))]
     for row in lines:

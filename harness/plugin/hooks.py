@@ -35,8 +35,8 @@ from harness.plugin.session import (CONFIGS, DATA, HARNESS_FIXTURES, RUN, RunSta
                                     ScenarioData, data_of, iso_now)
 from harness.plugin.settings import Settings  # noqa: E402
 from harness.plugin.shard import OPTION_HELP as SHARD_HELP, ShardPlugin, shard_of  # noqa: E402
-from harness.report import (NO_EVIDENCE, RunRecord, ScenarioRecord, go_no_go, junit_properties,  # noqa: E402
-                            shown_outcome, verdict_line, write_report)
+from harness.report import (NO_EVIDENCE, RunRecord, ScenarioRecord, empty_share, go_no_go,  # noqa: E402
+                            junit_properties, shown_outcome, verdict_line, write_report)
 from harness.stack.cleanup import remove_run  # noqa: E402
 from harness.stack.engine import connect  # noqa: E402
 from harness.stack.labels import worker_id  # noqa: E402
@@ -287,9 +287,9 @@ LOG_LINES = 200  # the last lines of each container's log kept for a failed or b
 def _logs(data: ScenarioData) -> dict[str, str]:
     """Every container log of the scenario's stacks; a crash here never costs the report."""
     logs: dict[str, str] = {}
-    for n, stack in enumerate(data.stacks):
+    for n, one in enumerate(data.stacks):
         try:
-            found = stack.container_logs(LOG_LINES)
+            found = one.container_logs(LOG_LINES)
         except Exception as exc:  # noqa: BLE001
             found = {"stack": f"(logs unavailable: {type(exc).__name__}: {exc})"}
         logs |= {(name if n == 0 else f"{name}-stack{n + 1}"): text for name, text in found.items()}
@@ -339,8 +339,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                        objectives_file=str(run.settings.objectives_path),
                        scenarios=run.scenarios, strict=run.settings.sign_off,
                        redact=tuple(run.secrets), commit=run.settings.commit)
-    if run.scenarios and not config.getoption("no_report"):
+    empty = empty_share(record)   # more shards than tests: an empty report, so the merge finds all N
+    if (run.scenarios or empty) and not config.getoption("no_report"):
         run.report_dir = write_report(run.settings.reports_dir, record, keep_runs=run.settings.keep_runs)
+    if empty and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
     go, reasons = go_no_go(record, strict=run.settings.sign_off)
     run.no_go = [] if go else reasons
     if run.settings.sign_off and not go and session.exitstatus == 0:

@@ -7,7 +7,7 @@
 """
 
 from harness.report.records import NO_EVIDENCE, RunRecord, ScenarioRecord, shown_outcome, verdict_line
-from harness.report.writer import go_no_go, junit_properties, latest_run_id, write_report
+from harness.report.writer import empty_share, go_no_go, junit_properties, latest_run_id, write_report
 
-__all__ = ["NO_EVIDENCE", "RunRecord", "ScenarioRecord", "go_no_go", "junit_properties", "latest_run_id",
+__all__ = ["NO_EVIDENCE", "RunRecord", "ScenarioRecord", "empty_share", "go_no_go", "junit_properties", "latest_run_id",
            "shown_outcome", "verdict_line", "write_report"]

@@ -146,3 +146,23 @@ def test_a_breach_on_one_runner_is_the_merged_no_go(project: pytest.Pytester,
     assert "FAIL demo-recovery rto" in last
     merged = json.loads((project.path / "merged" / "latest" / "report.json").read_text())
     assert merged["summary"]["go"] is False and merged["summary"]["failed"] == 3
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "with-2-workers"])
+def test_a_shard_with_nothing_to_run_writes_an_empty_report_that_merges(project: pytest.Pytester,
+                                                                        workers: list[str]) -> None:
+    """More shards than tests: the runner whose share is empty exits 0 with an empty run report (its
+    shard record says 0 tests, and its sign-off is no no-go by itself), so the merge finds every
+    shard and judges the night on the one scenario that ran."""
+    only = ("test_demo.py::test_recovers[0]", "--repeat", "1", *workers)
+    (first, one), (second, two) = _runner(project, 1, *only), _runner(project, 2, *only)
+    assert first.ret == second.ret == 0, "\n".join(first.outlines + second.outlines)
+    docs = [json.loads((folder / "report.json").read_text()) for folder in (one, two)]
+    assert sorted(len(d["scenarios"]) for d in docs) == [0, 1]
+    empty = next(d for d in docs if not d["scenarios"])
+    assert empty["environment"]["shard"]["tests"] == 0 and empty["summary"]["go"] is True
+    done = _merge(project, one, two)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "sign-off: GO"
+    merged = json.loads((project.path / "merged" / "latest" / "report.json").read_text())
+    assert [s["id"] for s in merged["scenarios"]] == ["test_demo.py::test_recovers[0]"]

@@ -272,7 +272,7 @@ def render_trends(rows: list[dict]) -> str:
             head = f"{key[1]} {key[2]}"
             unit = next((r.get("unit") for r in series_rows if r.get("unit")), "")
             parts.append(f'<h3 class="series">{esc(head)}{f" ({esc(unit)})" if unit else ""}'
-                         + (f' <span class="reg">REGRESSION</span>' if reg else "") + "</h3>")
+                         + (' <span class="reg">REGRESSION</span>' if reg else "") + "</h3>")
             parts.append(_chart(runs, values.get(key, {}), series_rows, reg is not None))
             if reg:
                 parts.append(f'<p class="reg">{esc(reg.line())}</p>')

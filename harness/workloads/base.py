@@ -386,9 +386,7 @@ class Workload:
             if not lane.ready:
                 with self._lock:
                     if lane.own is None:   # after an error: connect for an attempt nobody connects for
-                        lane.own = next((w for w in reversed(self._waiting) if w.lane is None), None)
-                        if lane.own is not None:
-                            lane.own.lane = lane
+                        self._adopt(lane)
                     target = lane.own
                     if target is None:
                         self._idle.append(lane)
@@ -425,30 +423,35 @@ class Workload:
         elif self._waiting and self._waiting[-1].attempt.number == self._latest:
             item = self._waiting[-1]
         else:
-            item = next((w for w in reversed(self._waiting) if w.lane is None), None)
+            item = self._unowned()
             if item is None:
                 return None
         self._waiting.remove(item)
         other, item.lane = item.lane, None
         if other is not None and other is not lane:   # it was connecting for this one: hand it over
-            other.own = next((w for w in reversed(self._waiting) if w.lane is None), None)
-            if other.own is not None:
-                other.own.lane = other
+            self._adopt(other)
         return item
+
+    def _unowned(self) -> _Waiting | None:
+        """Under the lock: the newest waiting attempt that no lane connects for (the lanes ran out)."""
+        return next((w for w in reversed(self._waiting) if w.lane is None), None)
+
+    def _adopt(self, lane: _Lane) -> None:
+        """Under the lock: ``lane`` connects for the newest attempt nobody connects for, if any."""
+        lane.own = self._unowned()
+        if lane.own is not None:
+            lane.own.lane = lane
 
     def _connect_failed(self, lane: _Lane, target: _Waiting, exc: BaseException) -> None:
         """A connect made for ``target`` failed: it fails target, not an attempt handed over since."""
-        try:
-            kind = lane.client.classify(exc, sent=False)
-        except Exception:  # noqa: BLE001 - as in _execute
-            kind = "info"
+        kind = self._kind(lane, exc, sent=False)
         with self._lock:
             own, lane.own = lane.own, None
             if own is not None:
                 own.lane = None
             if own is target and target in self._waiting:
                 self._waiting.remove(target)
-                self._record(target.op, kind if kind in ("fail", "info") else "info", error=describe(exc))
+                self._record(target.op, kind, error=describe(exc))
 
     def _drain(self) -> None:
         """Let every lane finish its attempt and close its client (stop() bounds the wait)."""
@@ -472,16 +475,12 @@ class Workload:
         try:
             result = lane.client.attempt(attempt)
         except Exception as exc:  # every failure becomes a completion, none escapes the thread
-            try:
-                kind = lane.client.classify(exc, sent=attempt.sent)
-            except Exception:
-                kind = "info"
+            kind = self._kind(lane, exc, sent=attempt.sent)
             try:
                 value = lane.client.failure_value(exc)
             except Exception:
                 value = None
-            self._finish(lane, op, kind if kind in ("fail", "info") else "info", error=describe(exc),
-                         value=value)
+            self._finish(lane, op, kind, error=describe(exc), value=value)
             lane.ready = False
             self._safe(lane.client.reset)
         else:
@@ -489,6 +488,15 @@ class Workload:
             if lane.interrupted == attempt.number:
                 lane.ready = False
                 self._safe(lane.client.reset)
+
+    @staticmethod
+    def _kind(lane: _Lane, exc: BaseException, *, sent: bool) -> str:
+        """The subclass's ``classify`` of a failure, ``fail`` or ``info`` (``info`` if it cannot say)."""
+        try:
+            kind = lane.client.classify(exc, sent=sent)
+        except Exception:  # noqa: BLE001 - a classify that crashes must not lose the completion
+            kind = "info"
+        return kind if kind in ("fail", "info") else "info"
 
     def _finish(self, lane: _Lane, op: Op, kind: str, *, value: Any = None,
                 error: str | None = None) -> None:

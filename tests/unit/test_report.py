@@ -409,3 +409,14 @@ def test_no_evidence_is_never_green_in_summary_or_timeline(tmp_path):
     assert 'class="outcome no-evidence">no evidence<' in page and 'class="outcome passed"' not in page
     strict = write_report(tmp_path / "strict", _run(scenarios=[blind], strict=True))
     assert "NO-GO" in (strict / "summary.md").read_text()
+
+
+def test_only_a_shard_whose_share_was_empty_may_sign_off_with_no_scenarios() -> None:
+    """A ``--shard`` run that had nothing to run (its record says 0 tests) is no no-go by itself; a
+    shard that should have run tests but recorded none still is ("no scenarios ran")."""
+    def shard_run(tests: int) -> RunRecord:
+        run = _run(scenarios=[], strict=True)
+        run.environment["shard"] = {"index": 2, "count": 2, "tests": tests, "collected": 1, "plan": "x"}
+        return run
+    assert go_no_go(shard_run(0), strict=True) == (True, [])
+    assert go_no_go(shard_run(1), strict=True) == (False, ["no scenarios ran"])
